@@ -45,11 +45,11 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
-from rover_cams.encoding import encode_frame, make_thumbnail, MIN_THUMBNAIL_WIDTH
+from rover_cams.encoding import encode_frame, EncodeError, make_thumbnail, MIN_THUMBNAIL_WIDTH
 from rover_cams.exposure import AutoExposure, AutoExposureLimits
 from rover_cams.fake_source import FakeSource
 from rover_cams.frames import CameraError, Exposure, Frame, FrameSource, SIDES
-from rover_common.product_store import Product, ProductStore
+from rover_common.product_store import Product, ProductStore, StoreError
 
 #: ``camera`` argument values of :meth:`CameraRig.capture`.
 CAPTURE_CHOICES = SIDES + ('both',)
@@ -191,7 +191,7 @@ class CameraRig:
                 done.append(self.capture_one(name, quality=quality,
                                              thumbnail_width=thumbnail_width,
                                              command_id=command_id, pose=pose))
-            except (CameraError, OSError, ValueError) as err:
+            except (CameraError, EncodeError, StoreError, OSError) as err:
                 raise CaptureFailed(name, err, done) from err
         return done
 
