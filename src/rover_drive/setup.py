@@ -1,0 +1,27 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'rover_drive'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='Rover software team',
+    maintainer_email='rover-software@example.com',
+    description='Skid-steer drive of the lunar micro rover: safety, odometry, bounded moves.',
+    license='Apache-2.0',
+    extras_require={'test': ['pytest']},
+    entry_points={'console_scripts': [
+        'drive_node = rover_drive.drive_node:main',
+    ]},
+)
