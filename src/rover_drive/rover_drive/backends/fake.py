@@ -34,6 +34,8 @@ from rover_drive.skid_steer import SkidSteerGeometry, WHEEL_COUNT
 
 #: Longest integration step of the ground-truth pose (s).
 MAX_SUBSTEP = 0.01
+#: A longer gap between two calls is a clock jump, not motion (s).
+MAX_ADVANCE = 1.0
 
 
 class FakeWheels(WheelBackend):
@@ -130,6 +132,9 @@ class FakeWheels(WheelBackend):
             return
         remaining = now - self._time
         self._time = max(self._time, now)
+        if remaining > MAX_ADVANCE:
+            # the clock jumped (sim time started, a paused test): do not integrate the gap
+            remaining = 0.0
         while remaining > 1e-12:
             dt = min(remaining, MAX_SUBSTEP)
             remaining -= dt
