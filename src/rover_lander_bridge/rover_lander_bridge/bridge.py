@@ -1,0 +1,822 @@
+# Copyright 2026 The Rover Software Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The bridge core: uplink frames in, telecommands to the rover port, telemetry frames out.
+
+:class:`LanderBridge` is ROS-free and I/O-free. Its owner (the ROS node or the standalone
+rover, through :class:`~rover_lander_bridge.runner.BridgeRunner`) feeds it received frames
+with :meth:`~LanderBridge.handle_frames` and sends what :meth:`~LanderBridge.tick` returns.
+Time is passed in everywhere (monotonic seconds; UTC for timestamps is ``now + utc_offset``),
+so every timing rule is tested on simulated time.
+
+The life of an uplink frame:
+
+1. Structure and MAC (:func:`~rover_lander_bridge.framing.open_uplink`), then the anti-replay
+   window. A refused frame is counted (auth failure, replay or malformed) and reported in an
+   aggregated ST[5] event; it never gets a verification report (a forger learns nothing and
+   cannot make the rover talk).
+2. The ARSNs of the frames that passed are persisted before anything of the batch runs.
+3. CFDP PDUs go to the file sender. A PUS TC is parsed (CRC, header), decoded into a command
+   and checked against the limits; any failure gives TM[1,2] with an error code and reason.
+4. Accepted: TM[1,1], then TM[1,3] when it starts (or TM[1,4] if it cannot: the rover is
+   safed, the product is unknown, ...), TM[1,5] at progress steps, and TM[1,7] or TM[1,8]
+   at the end. Success reports honour the TC's PUS acknowledgement flags (the ground's
+   heartbeat pings ask for none); failure reports are always sent.
+
+Telemetry (verification, events, results, housekeeping, time) goes through the
+store-and-forward :class:`~rover_lander_bridge.tm_store.TmStore` and leaves under the
+bandwidth budget of :class:`~rover_lander_bridge.downlink.DownlinkScheduler`, urgent before
+routine before files, and only while the link is up.
+"""
+
+from dataclasses import dataclass, field
+import math
+import queue
+import threading
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from rover_common.product_store import DownlinkState, ProductKind, StoreError
+
+from rover_lander_bridge import commands as cmd
+from rover_lander_bridge.cfdp_link import TransferOutcome, TransferResult
+from rover_lander_bridge.downlink import CfdpSource, DownlinkScheduler, StoreSource
+from rover_lander_bridge.framing import cfdp_pdu_of, FrameError, open_uplink
+from rover_lander_bridge.housekeeping import HousekeepingSchedule
+from rover_lander_bridge.link_monitor import LinkMonitor, LinkTransition
+from rover_lander_bridge.protocol import (AckFlag, APID_CFDP, APID_ROVER, ErrorCode,
+                                          EVENT_SEVERITY, EventId, FunctionId, FunctionSubtype,
+                                          HkSet, HkSubtype, LinkState, Priority, RejectReason,
+                                          SEQ_COUNT_MODULO, Service, TestSubtype, TimeSubtype,
+                                          Variant, VerificationSubtype)
+from rover_lander_bridge.rover_port import (Completion, PortEvent, PortEventKind, RoverPort,
+                                            RoverTelemetry)
+from rover_lander_bridge.security import MacEngine, ReplayError, ReplayGuard
+from rover_lander_bridge.telemetry import (count_event, DownlinkResult, Event, LinkHk,
+                                           pack_hk, pack_result, ProductEntry,
+                                           rejection_event, seconds_event, split_product_list,
+                                           StoreHk, text_event, TimeReport, TmFactory)
+from rover_lander_bridge.tm_store import TmStore
+from spacepackets.ecss.req_id import RequestId
+from spacepackets.ecss.tc import InvalidTcCrc16Error, PusTc
+from spacepackets.exceptions import BytesTooShortError
+
+_AUTH_REASONS = (RejectReason.UNKNOWN_SPI, RejectReason.BAD_MAC)
+_REJECTION_EVENT = {RejectReason.TRUNCATED: EventId.TC_MALFORMED,
+                    RejectReason.LENGTH_MISMATCH: EventId.TC_MALFORMED,
+                    RejectReason.BAD_HEADER: EventId.TC_MALFORMED,
+                    RejectReason.UNKNOWN_APID: EventId.TC_MALFORMED,
+                    RejectReason.BAD_CRC: EventId.TC_MALFORMED,
+                    RejectReason.UNKNOWN_SPI: EventId.TC_AUTH_FAILURE,
+                    RejectReason.BAD_MAC: EventId.TC_AUTH_FAILURE,
+                    RejectReason.REPLAY: EventId.TC_REPLAY}
+_MOTION = (cmd.Drive, cmd.Turn, cmd.MoveShovel, cmd.StowShovel, cmd.CollectSample, cmd.Capture)
+#: Progress of fraction-based operations is reported at these quarters (step ids 1..3).
+_PROGRESS_QUARTERS = 4
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """
+    Everything tunable in the bridge core (the node's and the standalone's parameters).
+
+    Times in s, rates in bit/s, sizes in bytes.
+    """
+
+    limits: cmd.CommandLimits = field(default_factory=cmd.CommandLimits)
+    link_timeout: float = 10.0
+    safing_timeout: float = 60.0
+    downlink_rate_bps: float = 256000.0
+    burst_bytes: int = 8192
+    max_frame_bytes: int = 1024
+    frame_overhead_bytes: int = 28
+    hk_intervals: Mapping[HkSet, float] = field(default_factory=lambda: {
+        HkSet.MOBILITY: 2.0, HkSet.SHOVEL: 5.0, HkSet.LINK: 10.0, HkSet.STORE: 60.0})
+    hk_enabled: Tuple[HkSet, ...] = tuple(HkSet)
+    time_report_exponent: int = cmd.TIME_REPORTS_OFF
+    event_min_interval: float = 1.0
+    command_timeout_margin: float = 30.0
+    sample_timeout: float = 300.0
+    shovel_timeout: float = 60.0
+    capture_timeout: float = 60.0
+    list_default_count: int = 16
+
+    def __post_init__(self) -> None:
+        """Refuse inconsistent values with the rule they break."""
+        if not self.safing_timeout >= self.link_timeout > 0.0:
+            raise ValueError(f'need safing_timeout ({self.safing_timeout}) >= link_timeout '
+                             f'({self.link_timeout}) > 0')
+        if self.event_min_interval < 0.0 or self.command_timeout_margin <= 0.0:
+            raise ValueError('event_min_interval must be >= 0 and command_timeout_margin > 0')
+        if not 0 < self.list_default_count <= self.limits.max_list_count:
+            raise ValueError(f'list_default_count must be in [1, '
+                             f'{self.limits.max_list_count}], got {self.list_default_count}')
+
+
+@dataclass(frozen=True)
+class LinkSnapshot:
+    """The link's state and counters (what rover_interfaces/LinkStatus carries)."""
+
+    state: LinkState
+    seconds_since_contact: float
+    tc_accepted: int
+    tc_rejected: int
+    tc_auth_failures: int
+    tc_replays: int
+    tc_malformed: int
+    tm_backlog: int
+    tm_sent: int
+    tm_dropped: int
+    files_pending: int
+    bytes_downlinked: int
+    cfdp_pdus_received: int
+
+
+@dataclass
+class _Counters:
+    tc_accepted: int = 0
+    tc_rejected: int = 0
+    tc_auth_failures: int = 0
+    tc_replays: int = 0
+    tc_malformed: int = 0
+    tm_sent: int = 0
+    tm_dropped: int = 0
+    bytes_downlinked: int = 0
+    cfdp_pdus_received: int = 0
+
+
+@dataclass
+class _Request:
+    """A telecommand in execution."""
+
+    key: int
+    request_id: RequestId
+    ack: AckFlag
+    command: cmd.Command
+    deadline: float
+    last_step: int = 0
+    motion: bool = False
+    product_id: str = ''
+
+
+@dataclass
+class _Downlink:
+    """A DOWNLINK_PRODUCT waiting for its CFDP transaction."""
+
+    request: Optional[_Request]
+    product_id: str
+    file_name: str
+    size: int
+    sha256: str
+    last_step: int = 0
+    started: bool = False
+
+
+@dataclass
+class _Aggregate:
+    count: int = 0
+    total: int = 0
+    reason: RejectReason = RejectReason.TRUNCATED
+    last_emit: float = -math.inf
+
+
+class LanderBridge:
+    """
+    The rover's end of the lander link, as a pure state machine.
+
+    :param config: tunables.
+    :param port: the rover to command.
+    :param mac: keys of the accepted SPIs.
+    :param replay: the persisted anti-replay window.
+    :param tm_store: the store-and-forward telemetry queue.
+    :param products: the product store (None: product commands fail with UNAVAILABLE).
+    :param files: the CFDP file sender (None: downlink fails with UNAVAILABLE).
+    :param now: start time, monotonic s.
+    :param utc_offset: UTC minus monotonic time, s (timestamps of the telemetry).
+    """
+
+    def __init__(self, config: BridgeConfig, port: RoverPort, *, mac: MacEngine,
+                 replay: ReplayGuard, tm_store: TmStore, products=None, files=None,
+                 now: float, utc_offset: float = 0.0) -> None:
+        self._config = config
+        self._port = port
+        self._mac = mac
+        self._replay = replay
+        self._store = tm_store
+        self._products = products
+        self._files = files
+        self.utc_offset = utc_offset
+        self._events: 'queue.SimpleQueue[PortEvent]' = queue.SimpleQueue()
+        self._counters = _Counters()
+        self._link = LinkMonitor(link_timeout=config.link_timeout,
+                                 safing_timeout=config.safing_timeout, now=now)
+        self._hk = HousekeepingSchedule(config.hk_intervals, config.hk_enabled, now)
+        self._scheduler = DownlinkScheduler(
+            rate_bps=config.downlink_rate_bps, burst_bytes=config.burst_bytes,
+            max_frame_bytes=config.max_frame_bytes,
+            frame_overhead_bytes=config.frame_overhead_bytes, now=now)
+        self._tm = TmFactory(APID_ROVER, tm_store.counter('tm_seq_count'))
+        self._cfdp_seq = tm_store.counter('cfdp_seq_count')
+        self._outbox: List[Tuple[Priority, bytes]] = []
+        self._requests: Dict[int, _Request] = {}
+        self._internal: Dict[int, str] = {}
+        self._downlinks: Dict[int, _Downlink] = {}
+        self._next_key = 1
+        self._rejections: Dict[EventId, _Aggregate] = {}
+        self._time_exponent = config.time_report_exponent
+        self._time_due = now
+        self._last_telemetry: Optional[RoverTelemetry] = None
+        self._snapshot_lock = threading.Lock()
+        self._snapshot = self._make_snapshot(now)
+        boots = tm_store.counter('boot_count') + 1
+        self._emit_event(count_event(EventId.BRIDGE_STARTED, boots), now)
+        self._flush(now, extra={'boot_count': boots})
+
+    # -- public API --------------------------------------------------------------------
+
+    @property
+    def config(self) -> BridgeConfig:
+        """Return the configuration in force."""
+        return self._config
+
+    @property
+    def link(self) -> LinkMonitor:
+        """Return the link monitor (read its state; the bridge drives it)."""
+        return self._link
+
+    def reconfigure(self, config: BridgeConfig, now: float) -> None:
+        """Apply new tunables (timeouts, budget, HK intervals, limits) at ``now``."""
+        self._link.set_timeouts(config.link_timeout, config.safing_timeout)
+        self._scheduler.configure(rate_bps=config.downlink_rate_bps,
+                                  burst_bytes=config.burst_bytes,
+                                  max_frame_bytes=config.max_frame_bytes,
+                                  frame_overhead_bytes=config.frame_overhead_bytes, now=now)
+        for sid, seconds in config.hk_intervals.items():
+            if seconds != self._config.hk_intervals.get(sid):
+                self._hk.set_interval(sid, seconds, now)
+        self._config = config
+
+    def snapshot(self) -> LinkSnapshot:
+        """Return the link state and counters as of the last tick (thread-safe)."""
+        with self._snapshot_lock:
+            return self._snapshot
+
+    def handle_frames(self, frames: Sequence[bytes], now: float) -> None:
+        """Authenticate a batch of uplink frames, persist their ARSNs, then execute them."""
+        accepted = []
+        for frame in frames:
+            try:
+                uplink = open_uplink(self._mac, frame)
+                self._replay.accept(uplink.spi, uplink.arsn)
+            except FrameError as err:
+                self._reject(err.reason, now)
+                continue
+            except ReplayError:
+                self._reject(RejectReason.REPLAY, now)
+                continue
+            accepted.append(uplink)
+        if not accepted:
+            return
+        self._replay.persist()
+        self._on_link_transitions(self._link.contact(now), now)
+        for uplink in accepted:
+            if uplink.apid == APID_CFDP and not uplink.packet[0] & 0x08:
+                self._counters.cfdp_pdus_received += 1
+                if self._files is not None:
+                    self._files.on_pdu(cfdp_pdu_of(uplink.packet), now)
+            elif uplink.apid == APID_ROVER:
+                self._handle_tc(uplink.packet, now)
+            else:
+                self._reject(RejectReason.UNKNOWN_APID, now)
+
+    def tick(self, now: float) -> List[bytes]:
+        """Advance every timer to ``now``; return the downlink frames to send now."""
+        self._drain_port_events(now)
+        self._check_deadlines(now)
+        self._on_link_transitions(self._link.update(now), now)
+        self._store.purge_sent_before(self._link.last_contact)
+        self._watch_telemetry(now)
+        for sid in self._hk.due(now):
+            self._emit_hk(sid, now)
+        self._time_reports(now)
+        self._flush_rejections(now, force=False)
+        self._service_files(now)
+        self._flush(now)
+        frames: List[bytes] = []
+        if self._link.up:
+            frames = self._downlink(now)
+        with self._snapshot_lock:
+            self._snapshot = self._make_snapshot(now)
+        return frames
+
+    def close(self) -> None:
+        """Persist what is pending and close the databases the bridge owns."""
+        self._flush(0.0)
+        self._replay.close()
+        self._store.close()
+
+    # -- uplink ------------------------------------------------------------------------
+
+    def _reject(self, reason: RejectReason, now: float) -> None:
+        counters = self._counters
+        counters.tc_rejected += 1
+        if reason in _AUTH_REASONS:
+            counters.tc_auth_failures += 1
+        elif reason is RejectReason.REPLAY:
+            counters.tc_replays += 1
+        else:
+            counters.tc_malformed += 1
+        event_id = _REJECTION_EVENT[reason]
+        aggregate = self._rejections.setdefault(event_id, _Aggregate())
+        aggregate.count += 1
+        aggregate.total += 1
+        aggregate.reason = reason
+        self._flush_rejections(now, force=False)
+
+    def _flush_rejections(self, now: float, *, force: bool) -> None:
+        for event_id, aggregate in self._rejections.items():
+            due = now - aggregate.last_emit >= self._config.event_min_interval
+            if aggregate.count and (due or force):
+                self._emit_event(rejection_event(event_id, aggregate.count, aggregate.total,
+                                                 aggregate.reason), now)
+                aggregate.count = 0
+                aggregate.last_emit = now
+
+    def _handle_tc(self, packet: bytes, now: float) -> None:
+        request_id = RequestId.unpack(packet[:4])
+        try:
+            if not packet[0] & 0x08:
+                raise cmd.CommandError(ErrorCode.BAD_PACKET, 'TC without a PUS secondary header')
+            tc = PusTc.unpack(packet)
+        except InvalidTcCrc16Error:
+            self._counters.tc_malformed += 1
+            self._refuse(request_id, ErrorCode.BAD_CRC, 'CRC-16 of the TC is wrong', now)
+            return
+        except (BytesTooShortError, ValueError) as err:
+            self._counters.tc_malformed += 1
+            self._refuse(request_id, ErrorCode.BAD_PACKET, f'unparseable TC: {err}', now)
+            return
+        except cmd.CommandError as err:
+            self._counters.tc_malformed += 1
+            self._refuse(request_id, err.code, err.reason, now)
+            return
+        header = tc.pus_tc_sec_header
+        ack = AckFlag(header.ack_flags)
+        try:
+            command = cmd.decode(header.service, header.message_subtype, tc.app_data)
+            cmd.validate(command, self._config.limits)
+        except cmd.CommandError as err:
+            self._refuse(request_id, err.code, err.reason, now)
+            return
+        self._counters.tc_accepted += 1
+        self._report(VerificationSubtype.ACCEPTANCE_SUCCESS, request_id, ack, now)
+        key = self._next_key
+        self._next_key += 1
+        request = _Request(key, request_id, ack, command, deadline=math.inf)
+        self._dispatch(request, now)
+
+    def _refuse(self, request_id: RequestId, code: ErrorCode, reason: str, now: float) -> None:
+        self._counters.tc_rejected += 1
+        self._verification(VerificationSubtype.ACCEPTANCE_FAILURE, request_id, now,
+                           code=code, reason=reason)
+
+    # -- execution ---------------------------------------------------------------------
+
+    def _dispatch(self, request: _Request, now: float) -> None:
+        command = request.command
+        if isinstance(command, _MOTION) and self._link.safed:
+            self._start_failed(request, ErrorCode.ROVER_SAFED,
+                               'rover safed after link loss; send RELEASE first', now)
+            return
+        if isinstance(command, cmd.DownlinkProduct):
+            self._start_downlink(request, now)
+            return
+        immediate = self._immediate(command, request, now)
+        if immediate is not None:
+            self._report(VerificationSubtype.START_SUCCESS, request.request_id, request.ack, now)
+            code, reason = immediate
+            if code is None:
+                self._report(VerificationSubtype.COMPLETION_SUCCESS, request.request_id,
+                             request.ack, now)
+            else:
+                self._verification(VerificationSubtype.COMPLETION_FAILURE, request.request_id,
+                                   now, code=code, reason=reason)
+            return
+        request.deadline = now + self._timeout_of(command)
+        request.motion = isinstance(command, (cmd.Drive, cmd.Turn))
+        self._requests[request.key] = request
+        self._report(VerificationSubtype.START_SUCCESS, request.request_id, request.ack, now)
+        done = Completion(request.key, self._events.put)
+        port = self._port
+        command_id = f'tc-{request.request_id.as_u32():08x}'
+        if isinstance(command, cmd.Drive):
+            port.drive_distance(command.distance, command.speed, done)
+        elif isinstance(command, cmd.Turn):
+            port.turn(command.angle, command.rate, done)
+        elif isinstance(command, cmd.Stop):
+            port.stop(done)
+        elif isinstance(command, cmd.EStop):
+            port.set_estop(True, 'ground e-stop', done)
+        elif isinstance(command, cmd.Release):
+            if self._link.release():
+                self._emit_event(Event(EventId.SAFING_RELEASED), now)
+            port.set_estop(False, 'ground release', done)
+        elif isinstance(command, cmd.MoveShovel):
+            port.move_shovel(command.pose, command.angle, command.max_velocity, done)
+        elif isinstance(command, cmd.StowShovel):
+            port.stow_shovel(done)
+        elif isinstance(command, cmd.CollectSample):
+            port.collect_sample(command.dig_distance, command.dump_after, command_id, done)
+        elif isinstance(command, cmd.Capture):
+            port.capture(command.camera, command.jpeg_quality, command.thumbnail_width,
+                         command_id, done)
+        elif isinstance(command, cmd.ClearFault):
+            port.clear_fault(command.target, done)
+        else:
+            raise TypeError(f'no dispatch for {command!r}')
+
+    def _immediate(self, command: cmd.Command, request: _Request,
+                   now: float) -> Optional[Tuple[Optional[ErrorCode], str]]:
+        """Execute a command the bridge answers itself; None if the port must do it."""
+        utc = now + self.utc_offset
+        if isinstance(command, cmd.Ping):
+            self._emit(Priority.URGENT, self._tm.packet(Service.TEST, TestSubtype.TM_REPLY,
+                                                        b'', utc))
+        elif isinstance(command, cmd.HkEnable):
+            self._hk.enable(command.sets, now)
+        elif isinstance(command, cmd.HkDisable):
+            self._hk.disable(command.sets)
+        elif isinstance(command, cmd.HkOneShot):
+            for sid in command.sets:
+                self._emit_hk(sid, now)
+        elif isinstance(command, cmd.HkSetInterval):
+            for sid, seconds in command.intervals:
+                self._hk.set_interval(sid, seconds, now)
+        elif isinstance(command, cmd.TimeSetRate):
+            self._time_exponent = command.exponent
+            self._time_due = now
+        elif isinstance(command, cmd.TimeReportNow):
+            self._emit_time(now)
+        elif isinstance(command, cmd.ListProducts):
+            return self._list_products(command, request, now)
+        else:
+            return None
+        return None, ''
+
+    def _list_products(self, command: cmd.ListProducts, request: _Request,
+                       now: float) -> Tuple[Optional[ErrorCode], str]:
+        if self._products is None:
+            return ErrorCode.UNAVAILABLE, 'no product store on this rover'
+        count = command.max_count or self._config.list_default_count
+        products = self._products.list(only_pending=command.only_pending, limit=count)
+        usage = self._products.usage()
+        total = usage.pending_count if command.only_pending else usage.count
+        entries = [ProductEntry(p.id, int(p.kind), p.camera, p.stamp, p.size_bytes,
+                                int(p.downlink_state), p.related_id) for p in products]
+        utc = now + self.utc_offset
+        for part in split_product_list(request.request_id, total, entries):
+            self._emit(Priority.URGENT, self._tm.packet(
+                Service.FUNCTION, FunctionSubtype.TM_PRODUCT_LIST, part.pack(), utc))
+        return None, ''
+
+    def _start_downlink(self, request: _Request, now: float) -> None:
+        command = request.command
+        if self._products is None or self._files is None:
+            self._start_failed(request, ErrorCode.UNAVAILABLE,
+                               'no product store or file sender on this rover', now)
+            return
+        try:
+            product = self._products.get(command.product_id)
+            if command.variant is Variant.THUMBNAIL and product.kind != ProductKind.THUMBNAIL:
+                if product.kind != ProductKind.IMAGE or not product.related_id:
+                    self._start_failed(request, ErrorCode.NO_THUMBNAIL,
+                                       f'{product.id} has no thumbnail; ask for FULL', now)
+                    return
+                product = self._products.get(product.related_id)
+            file_name = product.id + product.path.suffix
+            downlink_id = self._files.enqueue(
+                product.path, file_name,
+                priority=1 if product.kind == ProductKind.THUMBNAIL else 0)
+            self._products.set_downlink_state(product.id, DownlinkState.QUEUED)
+        except StoreError as err:
+            code = ErrorCode.UNKNOWN_PRODUCT if 'no product' in str(err) else \
+                ErrorCode.STORE_ERROR
+            self._start_failed(request, code, str(err), now)
+            return
+        except ValueError as err:
+            self._start_failed(request, ErrorCode.STORE_ERROR, str(err), now)
+            return
+        request.product_id = product.id
+        self._downlinks[downlink_id] = _Downlink(request, product.id, file_name,
+                                                 product.size_bytes, product.sha256)
+        self._report(VerificationSubtype.START_SUCCESS, request.request_id, request.ack, now)
+
+    def _start_failed(self, request: _Request, code: ErrorCode, reason: str,
+                      now: float) -> None:
+        self._verification(VerificationSubtype.START_FAILURE, request.request_id, now,
+                           code=code, reason=reason)
+
+    def _timeout_of(self, command: cmd.Command) -> float:
+        margin = self._config.command_timeout_margin
+        if isinstance(command, cmd.Drive):
+            return 2.0 * abs(command.distance) / command.speed + margin
+        if isinstance(command, cmd.Turn):
+            return 2.0 * abs(command.angle) / command.rate + margin
+        if isinstance(command, cmd.CollectSample):
+            return self._config.sample_timeout
+        if isinstance(command, (cmd.MoveShovel, cmd.StowShovel)):
+            return self._config.shovel_timeout
+        if isinstance(command, cmd.Capture):
+            return self._config.capture_timeout
+        return margin
+
+    def _drain_port_events(self, now: float) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if event.key in self._internal:
+                self._internal_outcome(event, now)
+                continue
+            request = self._requests.get(event.key)
+            if request is None:
+                continue
+            if event.kind is PortEventKind.PROGRESS:
+                self._progress(request, event, now)
+                continue
+            del self._requests[event.key]
+            if event.kind is PortEventKind.SUCCEEDED:
+                self._succeeded(request, event, now)
+            else:
+                self._verification(VerificationSubtype.COMPLETION_FAILURE, request.request_id,
+                                   now, code=event.code, reason=event.reason)
+
+    def _progress(self, request: _Request, event: PortEvent, now: float) -> None:
+        if event.step is not None:
+            step = event.step
+            if step == request.last_step:
+                return
+        else:
+            step = min(int(event.fraction * _PROGRESS_QUARTERS), _PROGRESS_QUARTERS - 1)
+            if step <= request.last_step:
+                return
+        request.last_step = step
+        self._report(VerificationSubtype.PROGRESS_SUCCESS, request.request_id, request.ack, now,
+                     step=step)
+
+    def _succeeded(self, request: _Request, event: PortEvent, now: float) -> None:
+        if event.result is not None:
+            try:
+                data = pack_result(request.request_id, cmd.function_of(request.command),
+                                   event.result)
+            except (TypeError, ValueError) as err:
+                self._verification(VerificationSubtype.COMPLETION_FAILURE, request.request_id,
+                                   now, code=ErrorCode.EXECUTION_FAILED,
+                                   reason=f'rover returned a malformed result: {err}')
+                return
+            self._emit(Priority.URGENT, self._tm.packet(
+                Service.FUNCTION, FunctionSubtype.TM_RESULT, data, now + self.utc_offset))
+        self._report(VerificationSubtype.COMPLETION_SUCCESS, request.request_id, request.ack,
+                     now)
+
+    def _check_deadlines(self, now: float) -> None:
+        expired = [r for r in self._requests.values() if now >= r.deadline]
+        for request in expired:
+            del self._requests[request.key]
+            if request.motion:
+                self._internal_op('stop after timeout', self._port.stop)
+            elif isinstance(request.command, (cmd.MoveShovel, cmd.StowShovel,
+                                              cmd.CollectSample)):
+                self._internal_op('shovel hold after timeout', self._port.hold_shovel)
+            self._verification(VerificationSubtype.COMPLETION_FAILURE, request.request_id, now,
+                               code=ErrorCode.TIMEOUT,
+                               reason=f'{type(request.command).__name__} did not complete in '
+                                      f'{self._timeout_of(request.command):.0f} s; stopped')
+
+    def _internal_op(self, label: str, start) -> None:
+        key = self._next_key
+        self._next_key += 1
+        self._internal[key] = label
+        start(Completion(key, self._events.put))
+
+    def _internal_outcome(self, event: PortEvent, now: float) -> None:
+        if event.kind is PortEventKind.PROGRESS:
+            return
+        label = self._internal.pop(event.key)
+        if event.kind is PortEventKind.FAILED:
+            self._emit_event(text_event(EventId.ROVER_FAULT, 'bridge',
+                                        f'{label} failed: {event.reason}'), now)
+
+    # -- link --------------------------------------------------------------------------
+
+    def _on_link_transitions(self, transitions: List[LinkTransition], now: float) -> None:
+        for transition in transitions:
+            if transition is LinkTransition.LOST:
+                self._store.requeue_sent_since(self._link.last_contact)
+                self._emit_event(seconds_event(EventId.LINK_LOST,
+                                               self._link.seconds_since_contact(now)), now)
+            elif transition is LinkTransition.SAFED:
+                self._internal_op('safing stop', self._port.stop)
+                self._internal_op('safing shovel hold', self._port.hold_shovel)
+                self._emit_event(seconds_event(EventId.LINK_SAFED,
+                                               self._link.seconds_since_contact(now)), now)
+            elif transition is LinkTransition.RESTORED:
+                self._emit_event(seconds_event(EventId.LINK_RESTORED,
+                                               self._link.outage_seconds(now)), now)
+
+    def _watch_telemetry(self, now: float) -> None:
+        telemetry = self._port.telemetry()
+        previous = self._last_telemetry
+        self._last_telemetry = telemetry
+        if previous is None:
+            return
+        was, new = previous.mobility, telemetry.mobility
+        if new.estop != was.estop:
+            self._emit_event(Event(EventId.ESTOP_ENGAGED if new.estop
+                                   else EventId.ESTOP_RELEASED), now)
+        if new.fault != was.fault:
+            self._emit_event(text_event(EventId.ROVER_FAULT, 'drive',
+                                        telemetry.drive_fault_reason) if new.fault
+                             else text_event(EventId.ROVER_FAULT_CLEARED, 'drive'), now)
+        was_fault, fault = previous.shovel.fault, telemetry.shovel.fault
+        if bool(fault) != bool(was_fault):
+            self._emit_event(text_event(EventId.ROVER_FAULT, 'shovel',
+                                        telemetry.shovel_fault_reason) if fault
+                             else text_event(EventId.ROVER_FAULT_CLEARED, 'shovel'), now)
+
+    # -- files -------------------------------------------------------------------------
+
+    def _service_files(self, now: float) -> None:
+        if self._files is None:
+            return
+        self._files.poll(now)
+        progress = self._files.progress
+        if progress is not None:
+            for downlink in self._downlinks.values():
+                if downlink.file_name != progress.dest_name:
+                    continue
+                if not downlink.started and self._products is not None:
+                    downlink.started = True
+                    try:
+                        self._products.set_downlink_state(downlink.product_id,
+                                                          DownlinkState.IN_PROGRESS)
+                    except StoreError:
+                        pass
+                total = progress.total_bytes or downlink.size or 1
+                step = min(_PROGRESS_QUARTERS - 1,
+                           int(_PROGRESS_QUARTERS * progress.confirmed_bytes / total))
+                if step > downlink.last_step and downlink.request is not None:
+                    self._report(VerificationSubtype.PROGRESS_SUCCESS,
+                                 downlink.request.request_id, downlink.request.ack, now,
+                                 step=step)
+                downlink.last_step = max(downlink.last_step, step)
+        for result in self._files.pop_results():
+            self._file_result(result, now)
+
+    def _file_result(self, result: TransferResult, now: float) -> None:
+        downlink = self._downlinks.pop(result.downlink_id, None) \
+            if result.downlink_id is not None else None
+        product_id = downlink.product_id if downlink is not None \
+            else (result.dest_name or '').split('.', 1)[0]
+        delivered = result.outcome is TransferOutcome.DELIVERED
+        if self._products is not None and product_id:
+            try:
+                self._products.set_downlink_state(
+                    product_id, DownlinkState.DONE if delivered else DownlinkState.NONE)
+            except StoreError:
+                pass
+        if delivered:
+            self._emit_event(text_event(EventId.FILE_DOWNLINK_DONE, product_id), now)
+        else:
+            self._emit_event(text_event(EventId.FILE_DOWNLINK_FAILED, product_id,
+                                        result.reason), now)
+        request = downlink.request if downlink is not None else None
+        if request is None:
+            return
+        if delivered:
+            data = pack_result(request.request_id, FunctionId.DOWNLINK_PRODUCT, DownlinkResult(
+                downlink.product_id, downlink.size, bytes.fromhex(downlink.sha256),
+                downlink.file_name))
+            self._emit(Priority.URGENT, self._tm.packet(
+                Service.FUNCTION, FunctionSubtype.TM_RESULT, data, now + self.utc_offset))
+            self._report(VerificationSubtype.COMPLETION_SUCCESS, request.request_id,
+                         request.ack, now)
+        else:
+            self._verification(VerificationSubtype.COMPLETION_FAILURE, request.request_id, now,
+                               code=ErrorCode.FILE_TRANSFER_FAILED,
+                               reason=f'{result.condition.name}: {result.reason}')
+
+    # -- telemetry ---------------------------------------------------------------------
+
+    def _report(self, subtype: VerificationSubtype, request_id: RequestId, ack: AckFlag,
+                now: float, *, step: Optional[int] = None) -> None:
+        """Emit a success report if the TC's acknowledgement flags ask for it."""
+        wanted = {VerificationSubtype.ACCEPTANCE_SUCCESS: AckFlag.ACCEPTANCE,
+                  VerificationSubtype.START_SUCCESS: AckFlag.START,
+                  VerificationSubtype.PROGRESS_SUCCESS: AckFlag.PROGRESS,
+                  VerificationSubtype.COMPLETION_SUCCESS: AckFlag.COMPLETION}[subtype]
+        if ack & wanted:
+            self._verification(subtype, request_id, now, step=step)
+
+    def _verification(self, subtype: VerificationSubtype, request_id: RequestId, now: float,
+                      *, step: Optional[int] = None, code: Optional[ErrorCode] = None,
+                      reason: str = '') -> None:
+        self._emit(Priority.URGENT, self._tm.verification(
+            subtype, request_id, now + self.utc_offset, step=step, code=code, reason=reason))
+
+    def _emit_event(self, event: Event, now: float) -> None:
+        self._emit(Priority.URGENT, self._tm.packet(
+            Service.EVENT, EVENT_SEVERITY[event.event_id], event.pack(), now + self.utc_offset))
+
+    def _emit_hk(self, sid: HkSet, now: float) -> None:
+        if sid is HkSet.MOBILITY:
+            values = self._telemetry().mobility
+        elif sid is HkSet.SHOVEL:
+            values = self._telemetry().shovel
+        elif sid is HkSet.LINK:
+            snap = self._make_snapshot(now)
+            values = LinkHk(int(snap.state), snap.seconds_since_contact, snap.tc_accepted,
+                            snap.tc_rejected, snap.tc_auth_failures, snap.tc_replays,
+                            snap.tc_malformed, snap.tm_backlog, snap.tm_sent, snap.tm_dropped,
+                            min(snap.files_pending, 0xFFFF), snap.bytes_downlinked)
+        else:
+            if self._products is None:
+                values = StoreHk(0, 0, 0, 0)
+            else:
+                usage = self._products.usage()
+                values = StoreHk(min(usage.count, 0xFFFF), min(usage.pending_count, 0xFFFF),
+                                 usage.used_bytes, usage.budget_bytes)
+        self._emit(Priority.ROUTINE, self._tm.packet(
+            Service.HOUSEKEEPING, HkSubtype.TM_REPORT, pack_hk(sid, values),
+            now + self.utc_offset))
+
+    def _telemetry(self) -> RoverTelemetry:
+        if self._last_telemetry is None:
+            self._last_telemetry = self._port.telemetry()
+        return self._last_telemetry
+
+    def _time_reports(self, now: float) -> None:
+        if self._time_exponent == cmd.TIME_REPORTS_OFF or now < self._time_due:
+            return
+        self._emit_time(now)
+        self._time_due = now + float(2 ** self._time_exponent)
+
+    def _emit_time(self, now: float) -> None:
+        report = TimeReport(self._time_exponent, now + self.utc_offset)
+        self._emit(Priority.ROUTINE, self._tm.packet(Service.TIME, TimeSubtype.TM_CDS_REPORT,
+                                                     report.pack(), now + self.utc_offset))
+
+    def _emit(self, priority: Priority, packet: bytes) -> None:
+        self._outbox.append((priority, packet))
+
+    def _flush(self, now: float, extra: Optional[Dict[str, int]] = None) -> None:
+        counters = {'tm_seq_count': self._tm.seq_count, 'cfdp_seq_count': self._cfdp_seq}
+        counters.update(extra or {})
+        outbox, self._outbox = self._outbox, []
+        dropped = self._store.put(outbox, counters)
+        if dropped:
+            self._counters.tm_dropped += dropped
+            self._emit_event(count_event(EventId.TM_DROPPED, dropped), now)
+            outbox, self._outbox = self._outbox, []
+            self._store.put(outbox, {'tm_seq_count': self._tm.seq_count})
+
+    def _downlink(self, now: float) -> List[bytes]:
+        urgent = StoreSource(self._store, Priority.URGENT)
+        routine = StoreSource(self._store, Priority.ROUTINE)
+        sources = [urgent, routine]
+        if self._files is not None:
+            sources.append(CfdpSource(self._files.drain,
+                                      self._scheduler.max_frame_bytes - 6, self._next_cfdp_seq))
+        frames = self._scheduler.frames(now, sources)
+        sent = urgent.commit(now) + routine.commit(now)
+        self._counters.tm_sent += sent
+        self._counters.bytes_downlinked += sum(len(f) for f in frames)
+        return frames
+
+    def _next_cfdp_seq(self) -> int:
+        seq = self._cfdp_seq
+        self._cfdp_seq = (seq + 1) % SEQ_COUNT_MODULO
+        return seq
+
+    def _make_snapshot(self, now: float) -> LinkSnapshot:
+        c = self._counters
+        files_pending = len(self._downlinks)
+        return LinkSnapshot(
+            state=self._link.state, seconds_since_contact=self._link.seconds_since_contact(now),
+            tc_accepted=c.tc_accepted, tc_rejected=c.tc_rejected,
+            tc_auth_failures=c.tc_auth_failures, tc_replays=c.tc_replays,
+            tc_malformed=c.tc_malformed, tm_backlog=self._store.backlog, tm_sent=c.tm_sent,
+            tm_dropped=c.tm_dropped, files_pending=files_pending,
+            bytes_downlinked=c.bytes_downlinked, cfdp_pdus_received=c.cfdp_pdus_received)
