@@ -192,7 +192,10 @@ class BoundedMove:
 
     def progress(self) -> MoveProgress:
         """Return a snapshot for feedback or the result."""
-        fraction = self.achieved / self.target if self.target else 1.0
+        if self.error == MoveError.NONE:
+            fraction = 1.0  # reached within tolerance
+        else:
+            fraction = self.achieved / self.target
         return MoveProgress(self.move_id, self.kind, self.target, self.achieved,
                             min(max(fraction, 0.0), 1.0), self.done,
                             self.error if self.error is not None else MoveError.NONE,

@@ -192,11 +192,11 @@ class DriveController:
         self._rejected_future = 0
         self._rejected_other = 0
         self._watchdog_stops = 0
-        self._status = self._make_status(now, stopped=True, measured=(0.0, 0.0))
         try:
             backend.start(now)
         except BackendFault as exc:
             self._latch_fault(str(exc))
+        self._status = self._make_status(now, stopped=True, measured=(0.0, 0.0))
 
     # ---- configuration ------------------------------------------------------------------
     @staticmethod
@@ -525,7 +525,8 @@ class DriveController:
             return False
         self._feedback = feedback
         self._feedback_seen = True
-        self._estimate = self._odometry.update(feedback.positions, now)
+        self._estimate = self._odometry.update(feedback.positions, now,
+                                               velocities=feedback.velocities)
         return True
 
     def _write(self, wheels, now: float) -> bool:

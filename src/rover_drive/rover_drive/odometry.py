@@ -118,22 +118,30 @@ class WheelOdometry:
         """Return the current pose."""
         return Pose2D(self._x, self._y, self._yaw)
 
-    def update(self, positions: Sequence[float], now: float) -> OdometryEstimate:
-        """Integrate the wheel positions (rad, contract order) measured at ``now``."""
+    def update(self, positions: Sequence[float], now: float,
+               velocities: Optional[Sequence[float]] = None) -> OdometryEstimate:
+        """
+        Integrate the wheel positions (rad, contract order) measured at ``now``.
+
+        :param velocities: measured wheel velocities (rad/s) when the motors report them;
+            the twist then comes from them instead of position increments over the loop
+            period, whose timing jitter would show up as speed noise.
+        """
         if len(positions) != WHEEL_COUNT:
             raise ValueError(f'expected {WHEEL_COUNT} wheel positions, got {len(positions)}')
         current = tuple(float(p) for p in positions)
         previous, last_time = self._last_positions, self._last_time
         self._last_positions, self._last_time = current, now
-        if previous is None or last_time is None:
-            return self.estimate(now)
-        dt = now - last_time
-        deltas = [c - p for c, p in zip(current, previous)]
-        bound = 2.0 * self.max_wheel_speed * max(dt, 0.0) + 0.05
-        if any(not math.isfinite(d) or abs(d) > bound for d in deltas):
-            self.jumps_discarded += 1
-            return self.estimate(now)
-        self._integrate(deltas, dt)
+        if previous is not None and last_time is not None:
+            dt = now - last_time
+            deltas = [c - p for c, p in zip(current, previous)]
+            bound = 2.0 * self.max_wheel_speed * max(dt, 0.0) + 0.05
+            if any(not math.isfinite(d) or abs(d) > bound for d in deltas):
+                self.jumps_discarded += 1
+            else:
+                self._integrate(deltas, dt)
+        if velocities is not None and all(math.isfinite(v) for v in velocities):
+            self._linear, self._angular = self.geometry.wheels_to_body(velocities)
         return self.estimate(now)
 
     def _integrate(self, deltas: Sequence[float], dt: float) -> None:
