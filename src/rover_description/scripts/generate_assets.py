@@ -238,7 +238,7 @@ class Rock:
 
 
 def icosphere(subdivisions: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Return the unit icosphere (vertices, faces) after the given number of subdivisions."""
+    """Return vertices and faces of a unit sphere: an icosahedron split `subdivisions` times."""
     p = (1.0 + 5.0 ** 0.5) / 2.0
     verts = [(-1, p, 0), (1, p, 0), (-1, -p, 0), (1, -p, 0), (0, -1, p), (0, 1, p),
              (0, -1, -p), (0, 1, -p), (p, 0, -1), (p, 0, 1), (-p, 0, -1), (-p, 0, 1)]

@@ -321,7 +321,7 @@ def test_gazebo_mode_publishes_joint_states_of_all_five_joints_and_ground_truth(
     odometry = plugins['gz-sim-odometry-publisher-system']
     assert odometry.get('name') == 'gz::sim::systems::OdometryPublisher'
     assert odometry.findtext('robot_base_frame') == 'base_link'
-    assert odometry.findtext('odom_frame') not in ('odom', None), 'odom is the drive node\'s'
+    assert odometry.findtext('odom_frame') not in ('odom', None), "odom is the drive node's"
     assert odometry.findtext('dimensions') == '3'
 
 
