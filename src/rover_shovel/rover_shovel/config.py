@@ -196,6 +196,11 @@ def _cross_check(v: Mapping[str, ParamValue]) -> Optional[str]:
         return 'overcurrent_limit must be above stall_current'
     if v['dig_distance'] > v['dig_max_distance']:
         return 'dig_distance must not exceed dig_max_distance'
+    if v['timeout_dig'] < v['dig_max_distance'] / v['creep_speed']:
+        return ('timeout_dig must allow dig_max_distance at creep_speed '
+                f'({v["dig_max_distance"] / v["creep_speed"]:.1f} s)')
+    if v['timeout_hold'] <= v['hold_settle'] or v['timeout_dump'] <= v['dump_dwell']:
+        return 'timeout_hold and timeout_dump must exceed hold_settle and dump_dwell'
     if v['servo_direction'] == 0:
         return 'servo_direction must be 1 or -1'
     return None

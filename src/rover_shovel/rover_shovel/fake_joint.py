@@ -54,7 +54,7 @@ class FakeJointParams:
     current_noise: float = 0.003
     servo_time_constant: float = 0.05
     servo_max_velocity: float = 4.0
-    servo_current_limit: float = 2.5
+    servo_current_limit: float = 1.8
     #: Servo current per rad of position error while it cannot move (A/rad).
     servo_stiffness: float = 20.0
     seed: int = 1
@@ -83,6 +83,7 @@ class FakeJointActuator:
         self._failing_reads = 0
         self._last_read: Tuple[float, float] = (start_time, initial_angle)
         self._sensor_override: Optional[float] = None
+        self._sensor_bias = 0.0
         self._hardware_fault: Optional[Tuple[Fault, str]] = None
         self.commands = 0
 
@@ -115,6 +116,10 @@ class FakeJointActuator:
         """Report ``angle`` instead of the true angle (a broken sensor); None to heal."""
         self._sensor_override = angle
 
+    def bias_sensor(self, offset: float) -> None:
+        """Add ``offset`` (rad) to every reported angle (a slipped encoder); 0 to heal."""
+        self._sensor_bias = offset
+
     def inject_hardware_fault(self, fault: Optional[Tuple[Fault, str]]) -> None:
         """Make the device report its own error until :meth:`reset_fault`."""
         self._hardware_fault = fault
@@ -135,7 +140,9 @@ class FakeJointActuator:
         if now - last_time > 1e-6:
             velocity = (self._angle - last_angle) / (now - last_time)
         self._last_read = (now, self._angle)
-        angle = self._sensor_override if self._sensor_override is not None else self._angle
+        angle = self._angle + self._sensor_bias
+        if self._sensor_override is not None:
+            angle = self._sensor_override
         return JointReading(now, angle, velocity, self._current(), self._hardware_fault)
 
     def command(self, angle: float, now: float) -> None:
