@@ -303,11 +303,12 @@ class CamerasNode(RoverNode):
     # -- streaming ---------------------------------------------------------------------
 
     def _stream_once(self) -> None:
-        if not self.params['streaming']:
+        params = self.params
+        if not params['streaming']:
             return
         with self._stream_lock:
-            timeout = min(float(self.params['read_timeout']),
-                          0.5 / float(self.params['stream_rate']))
+            timeout = min(float(params['read_timeout']), 0.5 / float(params['stream_rate']))
+            quality = int(params['stream_jpeg_quality'])
             for side in self._names:
                 monitor = self._monitors[side]
                 now = time.monotonic()
@@ -322,15 +323,15 @@ class CamerasNode(RoverNode):
                     self.get_logger().error(f'camera_{side}: {err}',
                                             throttle_duration_sec=10.0)
                     continue
-                self._publish_frame(side, frame)
+                self._publish_frame(side, frame, quality)
                 monitor.frame(time.monotonic())
 
-    def _publish_frame(self, side: str, frame: Frame) -> None:
+    def _publish_frame(self, side: str, frame: Frame, quality: int) -> None:
         frame_id = f'camera_{side}_optical_frame'
         if self._image_pubs[side].get_subscription_count() > 0:
             self._image_pubs[side].publish(image_to_msg(frame, frame_id))
         if self._compressed_pubs[side].get_subscription_count() > 0:
-            jpeg = encode_frame(frame, int(self.params['stream_jpeg_quality']))
+            jpeg = encode_frame(frame, quality)
             self._compressed_pubs[side].publish(compressed_to_msg(jpeg, frame, frame_id))
         info = self._camera_info(side, frame.width, frame.height)
         if info is not None:
@@ -421,6 +422,7 @@ class CamerasNode(RoverNode):
             result.thumbnail_ids.append(capture.thumbnail.id)
             feedback.images_done += 1
             goal_handle.publish_feedback(feedback)
+        self._release_if_paused()
         if not goal_handle.is_active:
             return self._finish(result, CaptureImage.Result.ERROR_CANCELED,
                                 'superseded by a newer capture goal')
@@ -428,8 +430,15 @@ class CamerasNode(RoverNode):
         return self._finish(result, CaptureImage.Result.ERROR_NONE,
                             f'stored {len(result.product_ids)} image(s) with thumbnails')
 
+    def _release_if_paused(self) -> None:
+        """Close hardware cameras a capture opened while the streams are paused (power)."""
+        if self._backend == 'hardware' and not self.params['streaming']:
+            for side in self._names:
+                self._rig.release(side)
+
     def _abort(self, goal_handle, result: CaptureImage.Result, code: int,
                message: str) -> CaptureImage.Result:
+        self._release_if_paused()
         self.get_logger().error(f'capture failed: {message}')
         if goal_handle.is_active:
             goal_handle.abort()
