@@ -369,3 +369,15 @@ def test_every_gazebo_reference_names_a_link():
     for holder in robot.findall('gazebo'):
         reference = holder.get('reference')
         assert reference is None or reference in names
+
+
+def test_links_with_gazebo_friction_have_unnamed_collisions():
+    # sdformat's URDF converter renames a named <collision> as if it had been lumped into the
+    # link, then no longer matches it to the link's <gazebo> block: the friction is dropped.
+    robot = expand('gazebo')
+    with_surface = {g.get('reference') for g in robot.findall('gazebo')
+                    if g.find('mu1') is not None}
+    assert with_surface >= {'%s_wheel_link' % w for w in WHEELS} | {'shovel_link'}
+    for name in with_surface:
+        for collision in links(robot)[name].findall('collision'):
+            assert collision.get('name') is None, name
