@@ -26,10 +26,10 @@ import pytest
 
 # Third-party modules the package's Python files import, and the rosdep key providing each.
 MODULE_KEYS = {
-    'ament_copyright': 'ament_cmake_copyright',
-    'ament_flake8': 'ament_cmake_flake8',
-    'ament_pep257': 'ament_cmake_pep257',
-    'ament_xmllint': 'ament_cmake_xmllint',
+    'ament_copyright': 'ament_copyright',
+    'ament_flake8': 'ament_flake8',
+    'ament_pep257': 'ament_pep257',
+    'ament_xmllint': 'ament_xmllint',
     'catkin_pkg': 'python3-catkin-pkg',
     'lxml': 'python3-lxml',
     'numpy': 'python3-numpy',
@@ -60,10 +60,17 @@ def test_manifest_is_format_3_ament_cmake(manifest):
     assert [d.name for d in manifest.buildtool_depends] == ['ament_cmake']
 
 
-def test_runtime_needs_only_xacro(manifest):
+def test_runtime_needs_no_gazebo(manifest):
     # robot_state_publisher, ros_gz_sim and ros_gz_bridge are started by rover_bringup, which
     # depends on them; the description must stay installable on the rover without Gazebo.
-    assert {d.name for d in manifest.exec_depends} == {'xacro'}
+    # numpy is for scripts/generate_assets.py.
+    assert {d.name for d in manifest.exec_depends} == {'xacro', 'python3-numpy'}
+
+
+def test_ament_lint_auto_has_its_linters(manifest):
+    tests = {d.name for d in manifest.test_depends}
+    assert {'ament_lint_auto', 'ament_cmake_pytest', 'ament_cmake_copyright',
+            'ament_cmake_flake8', 'ament_cmake_pep257', 'ament_cmake_xmllint'} <= tests
 
 
 def imported_modules(path: Path):
