@@ -98,7 +98,7 @@ class DynamixelJointActuator:
         """
         try:
             if not self._bus.is_open:
-                self._bus.open()
+                self._bus.connect()
             model = self._bus.ping(self._id)
             if model != self._model.model_number:
                 raise ActuatorError(f'servo {self._id} is model {model}, expected '
