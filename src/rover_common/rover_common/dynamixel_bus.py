@@ -225,9 +225,13 @@ class DynamixelBus:
 
     :param port_name: serial device, e.g. ``/dev/ttyUSB0`` or a pty slave in tests.
     :param baudrate: one of the rates the SDK supports (1 Mbps is the X-series default).
+    :param retries: extra attempts of an acknowledged transaction (ping, read, write,
+        reboot: all idempotent) after a timeout or checksum error; sync reads and writes are
+        never retried, their callers decide what a missed cycle means.
     """
 
-    def __init__(self, port_name: str, *, baudrate: int = 1_000_000) -> None:
+    def __init__(self, port_name: str, *, baudrate: int = 1_000_000, retries: int = 2) -> None:
+        self._retries = retries
         self._port = dynamixel_sdk.PortHandler(port_name)
         self._packets = dynamixel_sdk.PacketHandler(2.0)
         self._baudrate = baudrate
@@ -276,32 +280,48 @@ class DynamixelBus:
 
     def ping(self, motor_id: int) -> int:
         """Return the model number of ``motor_id``."""
-        with self._lock:
+        def attempt():
             model, result, error = self._packets.ping(self._port, motor_id)
             self._check(result, error, motor_id, 'ping')
-        return model
+            return model
+        return self._retrying(attempt)
 
     def read(self, motor_id: int, field: Field) -> int:
         """Return the value of ``field`` of one motor."""
-        with self._lock:
+        def attempt():
             data, result, error = self._packets.readTxRx(
                 self._port, motor_id, field.address, field.size)
             self._check(result, error, motor_id, f'read {field.name}')
-        return field.decode(bytes(data))
+            return field.decode(bytes(data))
+        return self._retrying(attempt)
 
     def write(self, motor_id: int, field: Field, value: int) -> None:
         """Write ``value`` to ``field`` of one motor and wait for its status packet."""
         data = field.encode(value)
-        with self._lock:
+
+        def attempt():
             result, error = self._packets.writeTxRx(
                 self._port, motor_id, field.address, field.size, data)
             self._check(result, error, motor_id, f'write {field.name}={value}')
+        self._retrying(attempt)
 
     def reboot(self, motor_id: int) -> None:
         """Reboot one motor: clears its hardware error; torque is off afterwards."""
-        with self._lock:
+        def attempt():
             result, error = self._packets.reboot(self._port, motor_id)
             self._check(result, error, motor_id, 'reboot', ignore_alert=True)
+        self._retrying(attempt)
+
+    def _retrying(self, attempt):
+        with self._lock:
+            retries = self._retries
+            while True:
+                try:
+                    return attempt()
+                except (BusTimeout, ChecksumError):
+                    if retries == 0:
+                        raise
+                    retries -= 1
 
     def sync_write(self, field: Field, values: Mapping[int, int]) -> None:
         """

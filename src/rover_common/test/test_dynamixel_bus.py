@@ -36,7 +36,7 @@ def emulator():
 
 @pytest.fixture
 def bus(emulator):
-    with DynamixelBus(emulator.port_name) as b:
+    with DynamixelBus(emulator.port_name, retries=0) as b:
         yield b
 
 
@@ -116,6 +116,16 @@ def test_corrupt_status_is_a_checksum_error(bus, emulator):
         bus.ping(1)
     assert bus.counters.checksum_errors == 1
     assert bus.ping(1) == XM430_W350.model_number
+
+
+def test_acknowledged_transactions_are_retried(emulator):
+    with DynamixelBus(emulator.port_name, retries=2) as bus:
+        emulator.corrupt_replies(2)
+        assert bus.ping(1) == XM430_W350.model_number
+        assert bus.counters.checksum_errors == 2
+        emulator.corrupt_replies(3)
+        with pytest.raises(ChecksumError):
+            bus.ping(1)
 
 
 def test_sync_read_reports_each_motor_and_alert(bus, emulator):

@@ -113,6 +113,16 @@ def run(controller, seconds, linear=0.0, angular=0.0):
     return status
 
 
+def goal_becomes_zero(emulator, motor_id, timeout=1.0):
+    """Sync writes get no answer: wait until the emulator has applied the last one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if emulator.motor(motor_id).get(XSeries.GOAL_VELOCITY) == 0:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_hardware_backend_drives_the_emulated_motors(emulator):
     controller = hardware_controller(emulator)
     try:
@@ -127,7 +137,7 @@ def test_hardware_backend_drives_the_emulated_motors(emulator):
         assert controller.wheel_feedback.currents[0] > 0.0
     finally:
         controller.close()
-    assert emulator.motor(11).get(XSeries.GOAL_VELOCITY) == 0
+    assert goal_becomes_zero(emulator, 11)
 
 
 def test_motor_hardware_error_latches_a_fault_naming_the_wheel(emulator):
@@ -138,7 +148,7 @@ def test_motor_hardware_error_latches_a_fault_naming_the_wheel(emulator):
         status = run(controller, 0.2, linear=0.1)
         assert status.mode == Mode.FAULT
         assert 'motor 13 (rear left wheel): hardware error overload' in status.fault_reason
-        assert emulator.motor(11).get(XSeries.GOAL_VELOCITY) == 0
+        assert goal_becomes_zero(emulator, 11)
         message = controller.clear_fault(now=time.monotonic())
         assert 'overload' in message
         status = run(controller, 0.3)
