@@ -18,7 +18,8 @@ The parameters of the ``drive`` node: one ROS-free table (names, defaults, units
 The node declares them with descriptors from this table; :class:`DriveController` takes the
 same values as a dict (``DRIVE_PARAMETERS.validated({...})``), so a bad value is refused with
 the same reason in the node and in a ROS-free process. Defaults are for the ~5 kg rover:
-wheels of 0.06 m radius on a 0.26 m track, 10 cm/s top speed (Rashid / CubeRover class).
+wheels of 0.075 m radius on a 0.265 m track (as in rover_description's URDF), 10 cm/s top
+speed (Rashid / CubeRover class).
 """
 
 import math
@@ -35,9 +36,10 @@ _SPECS = (
     ParamSpec('control_rate', 20.0, 'rate of the control and safety loop', 'Hz', 5.0, 100.0,
               read_only=True),
     # geometry
-    ParamSpec('wheel_radius', 0.06, 'wheel radius', 'm', 0.01, 0.5),
-    ParamSpec('track', 0.26, 'distance between left and right wheel contact lines', 'm',
-              0.05, 2.0),
+    ParamSpec('wheel_radius', 0.075, 'wheel radius (rover_description: wheel_radius)', 'm',
+              0.01, 0.5),
+    ParamSpec('track', 0.265, 'distance between left and right wheel contact lines '
+              '(rover_description: 2 * wheel_y)', 'm', 0.05, 2.0),
     ParamSpec('icr_factor', 1.5, 'effective track / track of the skid-steer model (>= 1; '
               'tune from a measured spin: multiply by odometry yaw / true yaw)', '', 1.0, 5.0),
     # limits

@@ -17,6 +17,7 @@
 import pytest
 from rover_drive.backends.fake import FakeWheels
 from rover_drive.drive_controller import DriveController
+from rover_drive.parameters import DRIVE_PARAMETERS
 from rover_drive.skid_steer import SkidSteerGeometry
 
 PERIOD = 0.05
@@ -30,9 +31,9 @@ class Rig:
         slip = params.pop('slip', 0.0)
         noise = params.pop('noise', 0.0)
         time_constant = params.pop('time_constant', 0.05)
-        self.geometry = SkidSteerGeometry(params.get('wheel_radius', 0.06),
-                                          params.get('track', 0.26),
-                                          params.get('icr_factor', 1.5))
+        values = DRIVE_PARAMETERS.validated(params)
+        self.geometry = SkidSteerGeometry(values['wheel_radius'], values['track'],
+                                          values['icr_factor'])
         self.wheels = FakeWheels(self.geometry, time_constant=time_constant, slip=slip,
                                  noise=noise, seed=1)
         self.now = 0.0

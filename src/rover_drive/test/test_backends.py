@@ -128,7 +128,7 @@ def test_hardware_backend_drives_the_emulated_motors(emulator):
     try:
         status = run(controller, 1.2, linear=0.1)
         assert not status.fault_latched, status.fault_reason
-        wheel = 0.1 / 0.06
+        wheel = 0.1 / DRIVE_PARAMETERS.defaults()['wheel_radius']
         # right motors are mirrored: they turn the other way on the bus
         assert emulator.motor(11).velocity == pytest.approx(wheel, rel=0.05)
         assert emulator.motor(12).velocity == pytest.approx(-wheel, rel=0.05)

@@ -175,7 +175,7 @@ def test_interlock_creep_limits_rim_speed():
     rig.controller.set_shovel_permission(int(DrivePermission.CREEP_ONLY))
     status = rig.step(40, command=teleop(rig, 0.1, 0.3))
     assert status.interlock == InterlockState.CREEP_ONLY
-    rim = max(abs(w) for w in status.wheel_velocity_command) * 0.06
+    rim = max(abs(w) for w in status.wheel_velocity_command) * rig.geometry.wheel_radius
     assert rim == pytest.approx(0.02)
 
 
