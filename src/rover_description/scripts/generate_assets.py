@@ -23,9 +23,11 @@ once after changing a number, then commit the outputs::
 
 Outputs:
 
-* ``meshes/scoop.stl`` (binary STL, metres, ``shovel_link`` frame): the open bucket of the
-  back-mounted shovel, drawn stowed: the arm points up (+z) from the pivot, the mouth faces +x,
-  towards the back panel, so the stowed scoop is closed by the panel and keeps its sample.
+* ``meshes/scoop.stl`` (binary STL, metres, ``shovel_link`` frame): the bucket of the
+  back-mounted shovel, drawn stowed: the arm points up (+z) from the pivot and the bucket is
+  open at the arm's far end (+z), so the stowed scoop is an upright cup that keeps its sample
+  while the rover drives. Lowered (positive joint angles) the mouth turns back and then down:
+  it leads when the rover creeps backwards while digging, and spills near the ground.
 * ``worlds/lunar_terrain.obj`` (Wavefront OBJ with normals, metres, world frame): a 32 m x 32 m
   patch of mare with gentle undulations, a 9.5 degree ramp up to a plateau along +x, two
   craters with slopes up to about 15 degrees, 2-20 cm rocks half buried in the regolith, and a
@@ -50,11 +52,11 @@ TERRAIN_PATH = PACKAGE_DIR / 'worlds' / 'lunar_terrain.obj'
 
 # Scoop, in the shovel_link frame (stowed pose). Keep in sync with urdf/rover.urdf.xacro
 # (scoop_* properties), which places the arms and the collision boxes around this bucket.
-SCOOP_X_MIN = -0.08   # closed back of the bucket, m
-SCOOP_X_MAX = 0.0     # mouth, facing the back panel when stowed, m
+SCOOP_X_MIN = -0.08   # back wall, away from the rover when stowed, m
+SCOOP_X_MAX = 0.0     # front wall, facing the back panel when stowed, m
 SCOOP_HALF_WIDTH = 0.05
-SCOOP_Z_MIN = 0.07    # end near the pivot, m
-SCOOP_Z_MAX = 0.15    # cutting edge, m
+SCOOP_Z_MIN = 0.07    # bottom, near the pivot, m
+SCOOP_Z_MAX = 0.15    # open mouth and cutting rim, m
 SCOOP_WALL = 0.002    # wall thickness, m (1.5-2 mm aluminium in the flight part)
 
 # Terrain.
@@ -191,15 +193,15 @@ def box_triangles(low: Tuple[float, float, float],
 
 
 def scoop_triangles() -> np.ndarray:
-    """Return the scoop's triangles: closed back, two side walls and two end walls."""
+    """Return the scoop's triangles: back, front, two side walls and the bottom; open at +z."""
     w = SCOOP_WALL
     y = SCOOP_HALF_WIDTH
     plates = [
         ((SCOOP_X_MIN, -y, SCOOP_Z_MIN), (SCOOP_X_MIN + w, y, SCOOP_Z_MAX)),          # back
+        ((SCOOP_X_MAX - w, -y, SCOOP_Z_MIN), (SCOOP_X_MAX, y, SCOOP_Z_MAX)),          # front
         ((SCOOP_X_MIN, -y, SCOOP_Z_MIN), (SCOOP_X_MAX, -y + w, SCOOP_Z_MAX)),         # side
         ((SCOOP_X_MIN, y - w, SCOOP_Z_MIN), (SCOOP_X_MAX, y, SCOOP_Z_MAX)),           # side
-        ((SCOOP_X_MIN, -y, SCOOP_Z_MIN), (SCOOP_X_MAX, y, SCOOP_Z_MIN + w)),          # heel
-        ((SCOOP_X_MIN, -y, SCOOP_Z_MAX - w), (SCOOP_X_MAX, y, SCOOP_Z_MAX)),          # lip
+        ((SCOOP_X_MIN, -y, SCOOP_Z_MIN), (SCOOP_X_MAX, y, SCOOP_Z_MIN + w)),          # bottom
     ]
     return np.concatenate([box_triangles(lo, hi) for lo, hi in plates])
 

@@ -66,16 +66,24 @@ def test_scoop_mesh_matches_the_model(generator):
     np.testing.assert_allclose(hi - offset, points.max(axis=0), atol=1e-6)
 
 
-def test_scoop_is_open_towards_the_back_panel(generator):
+def test_scoop_is_open_at_the_far_end_of_the_arm(generator):
     triangles = generator.read_binary_stl(SCOOP_PATH)
-    # Facet normals of the mouth side would point +x at x = SCOOP_X_MAX over the whole
-    # opening; only the wall edges (thickness SCOOP_WALL) may lie there.
-    at_mouth = np.all(np.isclose(triangles[:, :, 0], generator.SCOOP_X_MAX, atol=1e-6), axis=1)
-    mouth_area = 0.5 * np.linalg.norm(np.cross(triangles[at_mouth, 1] - triangles[at_mouth, 0],
-                                               triangles[at_mouth, 2] - triangles[at_mouth, 0]),
-                                      axis=1).sum()
-    opening = (2 * generator.SCOOP_HALF_WIDTH) * (generator.SCOOP_Z_MAX - generator.SCOOP_Z_MIN)
-    assert mouth_area < 0.15 * opening
+
+    def face_area(plane_axis, value):
+        on_plane = np.all(np.isclose(triangles[:, :, plane_axis], value, atol=1e-6), axis=1)
+        edges = np.cross(triangles[on_plane, 1] - triangles[on_plane, 0],
+                         triangles[on_plane, 2] - triangles[on_plane, 0])
+        return 0.5 * np.linalg.norm(edges, axis=1).sum()
+
+    width = 2 * generator.SCOOP_HALF_WIDTH
+    depth = generator.SCOOP_X_MAX - generator.SCOOP_X_MIN
+    height = generator.SCOOP_Z_MAX - generator.SCOOP_Z_MIN
+    # Only the walls' rims lie in the mouth's plane; the other faces are closed (walls meeting
+    # at an edge add their end faces to the same plane, hence >=).
+    assert face_area(2, generator.SCOOP_Z_MAX) < 0.15 * width * depth
+    assert face_area(2, generator.SCOOP_Z_MIN) >= width * depth * (1 - 1e-6)
+    assert face_area(0, generator.SCOOP_X_MIN) >= width * height * (1 - 1e-6)
+    assert face_area(0, generator.SCOOP_X_MAX) >= width * height * (1 - 1e-6)
 
 
 def test_stl_reader_rejects_a_truncated_file(generator, tmp_path):

@@ -151,6 +151,20 @@ def test_shovel_joint_limits_and_direction():
     assert stowed_hi[0] > chassis_lo[0] - 0.02, 'stowed, the shovel sits against the panel'
 
 
+def test_scoop_holds_a_sample_when_raised_and_spills_it_when_lowered():
+    # The scoop is open at the arm's far end: its mouth is shovel_link's +z axis.
+    robot = expand('fake')
+    upper = joint_limit(robot, 'shovel_joint')['upper']
+
+    def mouth(angle):
+        return link_poses(robot, {'shovel_joint': angle})['shovel_link'][:3, 2]
+
+    np.testing.assert_allclose(mouth(0.0), [0.0, 0.0, 1.0], atol=1e-12)
+    assert mouth(1.0)[2] > 0.5, 'raised, the mouth faces up: the sample stays in'
+    assert mouth(math.pi / 2)[0] < -0.99, 'level with the pivot, it faces away from the rover'
+    assert mouth(upper)[2] < -0.3, 'lowered fully, it faces down: the sample can be dumped'
+
+
 def test_shovel_reaches_the_ground_before_its_upper_limit():
     robot = expand('fake')
     ground = geometry_bounds(robot)[0][2]
