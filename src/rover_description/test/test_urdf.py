@@ -15,10 +15,11 @@
 """The rover's URDF: modes, joints, frames, mounts, masses and size, from the expanded xacro."""
 
 import math
+import re
 
-from description_model import (expand, geometry_bounds, inertia_matrix, joints, link_poses,
-                               links, MODES, PACKAGE_DIR, resolve_package_uri, root_link,
-                               vector, WHEELS)
+from description_model import (expand, geometry_bounds, inertia_matrix, INTERFACES_DOC, joints,
+                               link_poses, links, MODES, PACKAGE_DIR, resolve_package_uri,
+                               root_link, vector, WHEELS)
 import numpy as np
 import pytest
 import xacro
@@ -395,3 +396,14 @@ def test_links_with_gazebo_friction_have_unnamed_collisions():
     for name in with_surface:
         for collision in links(robot)[name].findall('collision'):
             assert collision.get('name') is None, name
+
+
+def test_every_xacro_argument_is_in_the_contract():
+    if not INTERFACES_DOC.is_file():
+        pytest.skip('docs/interfaces.md is not beside this source tree (installed copy?)')
+    section = INTERFACES_DOC.read_text().split('### Robot model', 1)[1].split('\n## ', 1)[0]
+    documented = set(re.findall(r'^\| `([a-z_]+)`(?:, `([a-z_]+)`)?', section, re.M))
+    documented = {name for pair in documented for name in pair if name}
+    source = (PACKAGE_DIR / 'urdf' / 'rover.urdf.xacro').read_text()
+    arguments = set(re.findall(r'<xacro:arg name="([a-z_]+)"', source))
+    assert arguments and arguments <= documented
