@@ -36,6 +36,7 @@ import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode
 from rover_drive.arbitration import Source
@@ -232,6 +233,8 @@ class DriveNode(RoverNode):
                                       throttle_duration_sec=5.0)
 
     def _publish_sim_wheels(self, velocities) -> None:
+        if not self.context.ok():
+            return  # after an external shutdown nothing can be sent any more
         for pub, value in zip(self._sim_pubs, velocities):
             pub.publish(Float64(data=float(value)))
 
@@ -411,8 +414,14 @@ class DriveNode(RoverNode):
 
 
 def main(args=None) -> None:
-    """Run the drive node; whatever ends it, the wheels are commanded to zero."""
-    rclpy.init(args=args)
+    """
+    Run the drive node; whatever ends it, the wheels are commanded to zero.
+
+    rclpy's own SIGINT handler is off: it would shut the context down before ``finally``
+    runs, and the zero command to the Gazebo wheels (a ROS message) could not be sent. Ctrl-C
+    arrives as KeyboardInterrupt instead, with the context still valid.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     executor = MultiThreadedExecutor(num_threads=6)
     try:
@@ -424,8 +433,9 @@ def main(args=None) -> None:
     finally:
         if node is not None:
             node.stop_motion()
+        executor.shutdown(timeout_sec=2.0)
+        if node is not None:
             node.destroy_node()
-        executor.shutdown(timeout_sec=1.0)
         rclpy.try_shutdown()
 
 
