@@ -272,6 +272,10 @@ class LanderBridge:
         with self._snapshot_lock:
             return self._snapshot
 
+    def status(self, now: float) -> LinkSnapshot:
+        """Return the link state and counters now (call from the bridge's own thread)."""
+        return self._make_snapshot(now)
+
     def handle_frames(self, frames: Sequence[bytes], now: float) -> None:
         """Authenticate a batch of uplink frames, persist their ARSNs, then execute them."""
         accepted = []
@@ -746,7 +750,7 @@ class LanderBridge:
         elif sid is HkSet.SHOVEL:
             values = self._telemetry().shovel
         elif sid is HkSet.LINK:
-            snap = self._make_snapshot(now)
+            snap = self.status(now)
             values = LinkHk(int(snap.state), snap.seconds_since_contact, snap.tc_accepted,
                             snap.tc_rejected, snap.tc_auth_failures, snap.tc_replays,
                             snap.tc_malformed, snap.tm_backlog, snap.tm_sent, snap.tm_dropped,

@@ -37,6 +37,10 @@ from spacepackets.ccsds.time import CdsShortTimestamp
 APID_ROVER = 0x064
 #: APID of the space packets that carry CFDP PDUs (both directions).
 APID_CFDP = 0x065
+#: CFDP entity id of the rover (the file sender).
+CFDP_ROVER_ENTITY_ID = 1
+#: CFDP entity id of the ground (the file receiver).
+CFDP_GROUND_ENTITY_ID = 2
 #: PUS source id the ground tool puts in its telecommands.
 GROUND_SOURCE_ID = 1
 #: Length of the CDS short timestamp (with its P-field) in every TM secondary header.

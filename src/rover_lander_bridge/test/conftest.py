@@ -148,6 +148,19 @@ class Rig:
         self.items.extend(items)
         return items
 
+    def pump(self, seconds: float, step: float = 0.05) -> list:
+        """Run both ends for ``seconds`` (ground timers, its CFDP PDUs up, downlink down)."""
+        items = []
+        end = self.now + seconds
+        while self.now < end:
+            frames, file_items = self.ground.tick(self.now)
+            self.items.extend(file_items)
+            items.extend(file_items)
+            if frames:
+                self.bridge.handle_frames(frames, self.now)
+            items.extend(self.tick(step))
+        return items
+
     def status(self, request_id):
         """Return the ground's view of a TC."""
         return self.ground.tracker.get(request_id)
