@@ -23,8 +23,8 @@ the rover respects the limits. ``benchmarks/bridge_fuzz.py`` runs the same over 
 
 import math
 import os
-import tempfile
 from pathlib import Path
+import tempfile
 
 from conftest import FakePort
 from hypothesis import given, HealthCheck, settings, strategies as st
