@@ -23,6 +23,7 @@ the reason where Gazebo is missing. The server runs in its own gz-transport part
 other simulations on the machine are neither seen nor disturbed.
 """
 
+import codecs
 import os
 from pathlib import Path
 import re
@@ -289,5 +290,17 @@ def test_camera_produces_hd_frames_in_the_optical_frame(gazebo, side):
     frame_ids = [field(d, 'value') for d in image['header'][0].get('data', [])
                  if field(d, 'key') == 'frame_id']
     assert frame_ids == ['camera_%s_optical_frame' % side]
+    pixels = codecs.escape_decode(field(image, 'data').encode('latin-1'))[0]
+    assert len(pixels) == 1280 * 720 * 3
+    assert sum(pixels[::997]) / len(pixels[::997]) > 2.0, 'the sunlit terrain is in view'
     info = gazebo.echo('%s/camera_%s/camera_info' % (PREFIX, side), timeout=30.0)
     assert field(info, 'width') == 1280.0
+
+
+def test_every_mesh_and_system_loaded(gazebo):
+    # Runs last: by now the physics, the sensors and the renderer have loaded everything.
+    log = gazebo.log_path.read_text(errors='replace')
+    failures = [line for line in log.splitlines()
+                if any(f in line for f in ('Unable to find file', 'Failed to load',
+                                           'Failed to find'))]
+    assert not failures
