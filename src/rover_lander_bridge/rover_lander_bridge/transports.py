@@ -194,7 +194,7 @@ class UdpTransport(Transport):
 
     @property
     def local_address(self) -> Address:
-        """The bound (host, port), with the real port when 0 was asked for."""
+        """Return the bound (host, port), with the real port when 0 was asked for."""
         host, port = self._sock.getsockname()[:2]
         return host, port
 
