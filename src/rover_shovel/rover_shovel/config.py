@@ -144,9 +144,9 @@ SPECS = (
     ParamSpec('fill_min_samples', 5, 'Fewest steady-lift samples for a fill estimate', '',
               1, 10000),
     # Product store (shared with the cameras).
-    ParamSpec('product_store_dir', '~/.ros/rover_products', 'Directory of the on-board product '
+    ParamSpec('product_dir', '~/.ros/rover_products', 'Directory of the on-board product '
               'store (shared with the cameras node)', read_only=True),
-    ParamSpec('product_store_budget_bytes', 2_000_000_000, 'Disk budget of the product store', 'B',
+    ParamSpec('product_budget_bytes', 2_000_000_000, 'Disk budget of the product store', 'B',
               1_000_000, 1_000_000_000_000, read_only=True),
     # Hardware backend (Dynamixel Protocol 2.0).
     ParamSpec('serial_port', '/dev/ttyUSB0', 'Serial device of the Dynamixel bus',

@@ -35,6 +35,7 @@ Not thread-safe: the node serialises calls with a lock.
 
 from collections import OrderedDict
 import math
+import re
 import time
 from typing import Callable, List, Optional, Tuple, Union
 
@@ -52,8 +53,10 @@ from rover_shovel.shovel_types import (Activity, ActuatorError, DrivePermission,
                                        GoalRejected, JobView, JointReading, NamedPose, Phase,
                                        SampleRequest, ShovelStatus)
 
-#: Longest command id kept in the evidence and the catalog.
-MAX_COMMAND_ID = 128
+#: Longest command id of a sample: with the ``/capture`` suffix of the capture goal it fits
+#: the cameras' 64-character limit.
+MAX_COMMAND_ID = 56
+_COMMAND_ID_RE = re.compile(r'^[\x20-\x7e]*$')
 #: Finished jobs remembered for :meth:`ShovelController.job`.
 JOB_HISTORY = 32
 
@@ -282,8 +285,8 @@ class ShovelController:
             raise GoalRejected(f'dig_distance {distance} m exceeds dig_max_distance '
                                f'{cfg.dig_max_distance} m')
         if not isinstance(request.command_id, str) or len(request.command_id) > MAX_COMMAND_ID \
-                or not request.command_id.isprintable():
-            raise GoalRejected(f'command_id must be printable text of at most '
+                or not _COMMAND_ID_RE.match(request.command_id):
+            raise GoalRejected(f'command_id must be printable ASCII of at most '
                                f'{MAX_COMMAND_ID} characters')
         return SampleRequest(distance if distance > 0.0 else cfg.dig_distance,
                              bool(request.dump_after), request.command_id)

@@ -125,7 +125,7 @@ def write_evidence(sink: ProductSink, evidence: Evidence) -> str:
     Check the images are stored, then store the package; return its product id.
 
     :raises EvidenceError: no image, an image not in this store (the cameras write to
-        another ``product_store_dir``), or the store refused the package (full, I/O).
+        another ``product_dir``), or the store refused the package (full, I/O).
     """
     if not evidence.image_product_ids:
         raise EvidenceError('no image was captured; an evidence package needs images')
@@ -137,7 +137,7 @@ def write_evidence(sink: ProductSink, evidence: Evidence) -> str:
             missing.append(product_id)
     if missing:
         raise EvidenceError(f'images {", ".join(missing)} are not in the product store; the '
-                            'cameras and the shovel must share product_store_dir')
+                            'cameras and the shovel must share product_dir')
     document = evidence_document(evidence)
     metadata = {'command_id': evidence.command_ids[0] if evidence.command_ids else '',
                 'command_ids': list(evidence.command_ids),

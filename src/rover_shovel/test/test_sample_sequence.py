@@ -165,7 +165,8 @@ def test_the_creep_starts_a_step_after_creep_only_is_announced(tmp_path):
     (SampleRequest(dig_distance=-0.1), 'dig_distance'),
     (SampleRequest(dig_distance=0.5), 'dig_max_distance'),
     (SampleRequest(dig_distance=math.nan), 'dig_distance'),
-    (SampleRequest(command_id='x' * 200), 'command_id'),
+    (SampleRequest(command_id='x' * 57), 'command_id'),
+    (SampleRequest(command_id='t\u00e9l\u00e9commande'), 'command_id'),
     (SampleRequest(command_id='bad\nid'), 'command_id'),
 ])
 def test_invalid_requests_are_rejected_before_anything_moves(tmp_path, request_, words):
@@ -427,7 +428,7 @@ def test_capture_failures_end_with_a_capture_error_holding_the_sample(tmp_path, 
     assert not result.evidence_product_id
     assert rig.ctl.status.pose == 'hold'
     if attribute == 'bogus_ids':
-        assert 'product_store_dir' in result.message
+        assert 'product_dir' in result.message
 
 
 def test_a_full_store_is_a_capture_error_and_loses_nothing(tmp_path):
