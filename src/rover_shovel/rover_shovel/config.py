@@ -80,14 +80,16 @@ SPECS = (
     ParamSpec('drive_allowed_max_angle', 0.35, 'Stowed/travel range: the drive is ALLOWED '
               'while the angle and the target are at most this', 'rad', -math.pi, math.pi),
     # Fault detection.
-    ParamSpec('stall_current', 1.2, 'Stall: |current| above this while the joint is not '
-              'moving, for stall_time', 'A', 0.01, 20.0),
+    ParamSpec('stall_current', 0.35, 'Stall: |current| above this while the joint is not '
+              'moving, for stall_time (0.35 A is 0.62 N*m, near the 0.8 N*m the shovel drive '
+              'is rated for)', 'A', 0.01, 20.0),
     ParamSpec('stall_velocity', 0.05, 'Stall: the joint counts as not moving below this speed',
               'rad/s', 0.001, 1.0),
     ParamSpec('stall_time', 0.5, 'Stall: how long the stall condition must last', 's',
               0.01, 10.0),
-    ParamSpec('overcurrent_limit', 2.0, 'Overcurrent: |current| above this for '
-              'overcurrent_time, moving or not', 'A', 0.01, 50.0),
+    ParamSpec('overcurrent_limit', 0.6, 'Overcurrent: |current| above this for '
+              'overcurrent_time, moving or not (beyond what the rated drive should draw)', 'A',
+              0.01, 50.0),
     ParamSpec('overcurrent_time', 0.1, 'Overcurrent: how long the current must exceed the '
               'limit', 's', 0.0, 10.0),
     ParamSpec('position_error_tolerance', 0.2, 'Position error: |measured - setpoint| above '

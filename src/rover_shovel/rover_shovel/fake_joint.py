@@ -54,7 +54,8 @@ class FakeJointParams:
     current_noise: float = 0.003
     servo_time_constant: float = 0.05
     servo_max_velocity: float = 4.0
-    servo_current_limit: float = 1.8
+    #: The drive's rated 0.8 N*m at 1.78 N*m/A (rover_description shovel_effort).
+    servo_current_limit: float = 0.45
     #: Servo current per rad of position error while it cannot move (A/rad).
     servo_stiffness: float = 20.0
     seed: int = 1

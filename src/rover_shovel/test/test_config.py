@@ -45,7 +45,7 @@ def test_every_timed_phase_has_a_timeout_and_done_has_none():
     ({'pose_travel': 0.5}, 'pose_travel'),
     ({'pose_dig': 0.9}, 'pose_dig'),
     ({'lift_velocity': 1.0}, 'lift_velocity'),
-    ({'stall_current': 3.0}, 'overcurrent_limit'),
+    ({'stall_current': 0.7}, 'overcurrent_limit'),
     ({'dig_distance': 0.5}, 'dig_distance'),
     ({'dig_max_distance': 1.0}, 'timeout_dig'),
     ({'hold_settle': 20.0}, 'timeout_hold'),

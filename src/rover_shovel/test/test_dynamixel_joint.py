@@ -37,7 +37,9 @@ class Bench:
 
     def __init__(self, *, direction: int = 1, start_angle: float = 0.0) -> None:
         self.clock = Clock()
-        self.emulator = DynamixelEmulator([SERVO], clock=lambda: self.clock.now).start()
+        # a blocked servo draws what the shovel drive is rated for (0.8 N*m, 0.45 A)
+        self.emulator = DynamixelEmulator([SERVO], clock=lambda: self.clock.now,
+                                          stall_current=0.45).start()
         motor = self.emulator.motor(SERVO)
         motor.position = (ZERO + direction * start_angle / UNIT) * UNIT
         self.tick(0.01)

@@ -23,7 +23,9 @@ from rover_shovel.controller import fault_limits
 from rover_shovel.faults import FaultMonitor
 from rover_shovel.shovel_types import Fault, JointReading
 
-LIMITS = fault_limits(ShovelConfig.from_overrides())  # stall 1.2 A / 0.5 s, over 2.0 A / 0.1 s
+LIMITS = fault_limits(ShovelConfig.from_overrides())  # stall 0.35 A / 0.5 s, over 0.6 A / 0.1 s
+STALL = 0.4    # A, above the stall threshold, below overcurrent
+OVER = 0.8     # A, above the overcurrent limit
 
 
 def feed(monitor, seconds, *, angle=1.0, setpoint=1.0, velocity=0.0, current=0.0,
@@ -38,32 +40,32 @@ def feed(monitor, seconds, *, angle=1.0, setpoint=1.0, velocity=0.0, current=0.0
 
 def test_stall_needs_high_current_at_rest_for_the_stall_time():
     monitor = FaultMonitor(LIMITS)
-    feed(monitor, 0.45, current=1.5)
+    feed(monitor, 0.45, current=STALL)
     assert monitor.fault == Fault.NONE
-    feed(monitor, 0.1, current=1.5, start=0.45)
+    feed(monitor, 0.1, current=STALL, start=0.45)
     assert monitor.fault == Fault.STALL
-    assert '1.500 A' in monitor.reason
+    assert '0.400 A' in monitor.reason
 
 
 def test_high_current_while_moving_is_not_a_stall():
     monitor = FaultMonitor(LIMITS)
-    feed(monitor, 2.0, current=1.5, velocity=0.3)
+    feed(monitor, 2.0, current=STALL, velocity=0.3)
     assert monitor.fault == Fault.NONE
 
 
 def test_a_current_dip_restarts_the_stall_timer():
     monitor = FaultMonitor(LIMITS)
-    t = feed(monitor, 0.4, current=1.5)
+    t = feed(monitor, 0.4, current=STALL)
     t = feed(monitor, 0.05, current=0.2, start=t)
-    feed(monitor, 0.4, current=1.5, start=t)
+    feed(monitor, 0.4, current=STALL, start=t)
     assert monitor.fault == Fault.NONE
 
 
 def test_overcurrent_latches_even_while_moving():
     monitor = FaultMonitor(LIMITS)
-    feed(monitor, 0.05, current=-2.5, velocity=0.5)
+    feed(monitor, 0.05, current=-OVER, velocity=0.5)
     assert monitor.fault == Fault.NONE
-    feed(monitor, 0.15, current=-2.5, velocity=0.5, start=0.05)
+    feed(monitor, 0.15, current=-OVER, velocity=0.5, start=0.05)
     assert monitor.fault == Fault.OVERCURRENT
 
 
@@ -110,10 +112,10 @@ def test_device_fault_latches_with_its_reason():
 
 def test_the_first_fault_stays_latched_when_the_condition_goes_away():
     monitor = FaultMonitor(LIMITS)
-    feed(monitor, 0.6, current=1.5)
+    feed(monitor, 0.6, current=STALL)
     assert monitor.fault == Fault.STALL
     first_reason = monitor.reason
-    feed(monitor, 1.0, current=3.0, velocity=0.5, start=0.6)  # would be overcurrent
+    feed(monitor, 1.0, current=OVER, velocity=0.5, start=0.6)  # would be overcurrent
     feed(monitor, 5.0, current=0.0, start=1.6)                 # healthy again
     assert (monitor.fault, monitor.reason) == (Fault.STALL, first_reason)
 
@@ -128,5 +130,5 @@ def test_clear_refuses_while_the_cause_persists_then_clears():
     assert monitor.clear(JointReading(1.0, 1.0, 0.0, 0.0)) is None
     assert monitor.fault == Fault.NONE and monitor.reason == ''
     # timers restarted: half a stall time of high current is not a stall
-    feed(monitor, 0.3, current=1.5, start=2.0)
+    feed(monitor, 0.3, current=STALL, start=2.0)
     assert monitor.fault == Fault.NONE
