@@ -49,9 +49,8 @@ SPECS = (
               read_only=True),
     ParamSpec('control_rate', 20.0, 'Rate of the joint control and fault-detection loop', 'Hz',
               5.0, 100.0, read_only=True),
-    ParamSpec('state_publish_rate', 5.0, 'Rate at which shovel/state and joint_states are '
-              'published; changes of activity, fault or drive permission publish at once',
-              'Hz', 0.5, 50.0),
+    ParamSpec('state_publish_rate', 5.0, 'Heartbeat rate of shovel/state; a change of '
+              'activity, pose, fault or drive permission publishes at once', 'Hz', 0.5, 50.0),
     # Joint limits and motion.
     ParamSpec('lower_limit', 0.0, 'Lower joint limit (stowed against the back panel)', 'rad',
               -math.pi, math.pi),

@@ -347,6 +347,7 @@ class ShovelNode(RoverNode):
         self._action_group = ReentrantCallbackGroup()
         self._io_group = ReentrantCallbackGroup()
         self._goal_jobs: Dict[str, Union[int, str]] = {}
+        self._last_rejected = ''
         self._last_state: Optional[Tuple] = None
         self._last_state_time = -math.inf
         self._state_period = 1.0 / params['state_publish_rate']
@@ -448,7 +449,14 @@ class ShovelNode(RoverNode):
             reports.append(HealthReport('product store', level,
                                         f'{usage.fraction:.0%} of the budget used',
                                         {'pending': str(usage.pending_count)}))
+        reports.append(HealthReport('goals', Level.OK, 'accepting goals',
+                                    {'last_rejected_goal': self._last_rejected or '-'}))
         self.publish_health(reports)
+
+    def _reject(self, what: str, err: GoalRejected) -> GoalResponse:
+        self._last_rejected = f'{what}: {err}'
+        self.get_logger().warning(f'{what} goal rejected: {err}')
+        return GoalResponse.REJECT
 
     def stop_motion(self) -> None:
         """End every job, stop the creep and hold the joint (called from main's finally)."""
@@ -463,8 +471,7 @@ class ShovelNode(RoverNode):
                 self._controller.resolve_target(move_target_from_goal(goal))
                 self._controller.check_velocity(goal.max_velocity)
         except GoalRejected as err:
-            self.get_logger().warning(f'move goal rejected: {err}')
-            return GoalResponse.REJECT
+            return self._reject('move', err)
         return GoalResponse.ACCEPT
 
     def _on_sample_goal(self, goal: CollectSample.Goal) -> GoalResponse:
@@ -472,8 +479,7 @@ class ShovelNode(RoverNode):
             with self._lock:
                 self._controller.resolve_sample(sample_request_from_goal(goal))
         except GoalRejected as err:
-            self.get_logger().warning(f'collect_sample goal rejected: {err}')
-            return GoalResponse.REJECT
+            return self._reject('collect_sample', err)
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, goal_handle: ServerGoalHandle) -> CancelResponse:

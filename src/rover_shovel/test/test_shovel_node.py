@@ -310,6 +310,7 @@ def test_bad_move_goals_are_rejected(harness, goal):
 def test_bad_sample_goals_are_rejected(harness, goal):
     handle, _ = harness.send(harness.collect, goal)
     assert handle is None
+    assert harness.node._last_rejected.startswith('collect_sample: ')
 
 
 def test_a_new_goal_preempts_the_running_one(harness):
