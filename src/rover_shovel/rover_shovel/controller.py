@@ -329,19 +329,28 @@ class ShovelController:
             self._init_profile(reading.angle)
         return reason
 
-    def shutdown(self, now: float) -> None:
-        """Cancel everything, stop the creep, hold the joint, release the backend."""
+    def shutdown(self, now: float) -> Optional[str]:
+        """
+        Cancel everything, stop the creep, hold the joint, release the backend.
+
+        :return: None, or why the hold command could not be sent (the backend is released
+            anyway; a Dynamixel keeps holding its last goal on its own).
+        """
         if self._job is not None:
             self._job.preempt(self, 'shutting down')
             self._finish_job()
         self._drive.stop()
         self._cameras.cancel_capture()
         self.hold()
+        problem = None
         try:
             if self._profile is not None:
                 self._actuator.command(self._profile.setpoint.position, now)
+        except ActuatorError as err:
+            problem = f'hold command failed at shutdown: {err}'
         finally:
             self._actuator.close()
+        return problem
 
     # -- stepping and state --------------------------------------------------------------
 

@@ -33,6 +33,9 @@ from rover_shovel.shovel_types import ActuatorError, Fault, JointReading
 
 #: Integration step of the joint model (s).
 SUBSTEP = 0.005
+#: Longest stretch of time one read or command integrates (s); a clock jump (sim time
+#: starting) is not replayed step by step.
+MAX_CATCH_UP = 1.0
 #: Penetration beyond the ground-contact angle at which the scoop has bitten (rad).
 BITE_DEPTH = 0.05
 
@@ -165,6 +168,7 @@ class FakeJointActuator:
 
     def _advance(self, now: float) -> None:
         p = self._p
+        self._time = max(self._time, now - MAX_CATCH_UP)
         while self._time < now:
             dt = min(SUBSTEP, now - self._time)
             self._time += dt

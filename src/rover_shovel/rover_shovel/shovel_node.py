@@ -461,7 +461,9 @@ class ShovelNode(RoverNode):
     def stop_motion(self) -> None:
         """End every job, stop the creep and hold the joint (called from main's finally)."""
         with self._lock:
-            self._controller.shutdown(self._now())
+            problem = self._controller.shutdown(self._now())
+        if problem is not None:
+            self.get_logger().error(problem)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -569,9 +571,14 @@ class ShovelNode(RoverNode):
                  ) -> Trigger.Response:
         with self._lock:
             fault, reason = self._controller.fault()
+            estop = self._controller.estop_reason()
             if fault != Fault.NONE:
                 response.success = False
                 response.message = f'fault {fault.name} latched ({reason}); clear it first'
+                return response
+            if estop is not None:
+                response.success = False
+                response.message = f'drive e-stop latched ({estop}); the shovel holds'
                 return response
             job = self._controller.stow()
         response.success = True

@@ -20,8 +20,8 @@ import pytest
 from rover_common.health import Level
 
 from rover_shovel.config import ShovelConfig
-from rover_shovel.shovel_types import (Activity, DrivePermission, Fault, GoalRejected,
-                                       MoveError, NamedPose)
+from rover_shovel.shovel_types import (Activity, ActuatorError, DrivePermission, Fault,
+                                       GoalRejected, MoveError, NamedPose)
 from shovel_fakes import DT, Rig
 
 
@@ -245,8 +245,16 @@ def test_reconfigure_changes_limits_and_poses(rig):
 
 
 def test_shutdown_holds_and_releases(rig):
-    rig.ctl.move_to('dig')
+    job = rig.ctl.move_to('dig')
     rig.run_for(1.0)
-    rig.ctl.shutdown(rig.clock.now)
+    assert rig.ctl.shutdown(rig.clock.now) is None
     assert rig.ctl.active_job_id is None
+    assert rig.ctl.job(job).result.error == MoveError.PREEMPTED
     assert rig.joint.command_angle == pytest.approx(rig.joint.angle, abs=0.02)
+
+
+def test_shutdown_reports_a_hold_command_that_failed(rig, monkeypatch):
+    def refuse(angle, now):
+        raise ActuatorError('bus gone')
+    monkeypatch.setattr(rig.joint, 'command', refuse)
+    assert 'bus gone' in rig.ctl.shutdown(rig.clock.now)
