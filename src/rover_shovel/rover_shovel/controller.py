@@ -397,7 +397,8 @@ class ShovelController:
         :raises KeyError: the id is unknown or too old.
         """
         if self._job is not None and self._job.job_id == job_id:
-            return JobView(job_id, self._job.kind, self._job.feedback(self))
+            return JobView(job_id, self._job.kind, self._job.feedback(self),
+                           phases=self._job.phases)
         return self._finished[job_id]
 
     def health(self) -> List[HealthReport]:
@@ -444,7 +445,7 @@ class ShovelController:
         if isinstance(job, SampleSequence):
             self._holding_sample = job.holding_sample
         self._finished[job.job_id] = JobView(job.job_id, job.kind, job.feedback(self),
-                                             job.result)
+                                             job.result, job.phases)
         while len(self._finished) > JOB_HISTORY:
             self._finished.popitem(last=False)
 

@@ -25,7 +25,8 @@ from typing import Optional, Protocol, Tuple
 from rover_shovel.config import ShovelConfig
 from rover_shovel.joint_profile import Setpoint
 from rover_shovel.ports import CameraPort, DrivePort, DriveSnapshot, ProductSink
-from rover_shovel.shovel_types import Fault, JobFeedback, JointReading, MoveError, MoveResult
+from rover_shovel.shovel_types import (Fault, JobFeedback, JointReading, MoveError, MoveResult,
+                                       Phase)
 
 
 class JobContext(Protocol):
@@ -107,6 +108,11 @@ class Job:
     def feedback(self, ctx: JobContext) -> JobFeedback:
         """Return the job's feedback now."""
         raise NotImplementedError
+
+    @property
+    def phases(self) -> Tuple[Phase, ...]:
+        """Return the phases entered so far (none for a plain move)."""
+        return ()
 
     def step(self, ctx: JobContext, now: float) -> None:
         """Advance the job by one control step."""

@@ -93,6 +93,7 @@ class SampleSequence(Job):
         self.request = request
         self.command_id = request.command_id or f'sample-{job_id}'
         self.phase = Phase.CHECK_PRECONDITIONS
+        self._entered: List[Phase] = [self.phase]
         self._fill = fill
         self._path = DUMP_PATH if request.dump_after else HOLD_PATH
         self._phase_start: Optional[float] = None
@@ -123,6 +124,11 @@ class SampleSequence(Job):
         angle = reading.angle if reading is not None else ctx.setpoint().position
         current = reading.current if reading is not None else math.nan
         return JobFeedback(self._progress, angle, current, self.phase)
+
+    @property
+    def phases(self) -> Tuple[Phase, ...]:
+        """Return every phase entered so far, in order."""
+        return tuple(self._entered)
 
     @property
     def fill_estimate(self) -> FillEstimate:
@@ -220,6 +226,7 @@ class SampleSequence(Job):
         self._records.append(PhaseRecord(self.phase.name.lower(), self._phase_start_utc,
                                          now - self._phase_start))
         self.phase = phase
+        self._entered.append(phase)
         if phase == Phase.DONE:
             self._finish_done(ctx)
             return
@@ -384,6 +391,7 @@ class SampleSequence(Job):
                                          now - self._phase_start))
         self._failure = failure
         self.phase = Phase.SAFING
+        self._entered.append(Phase.SAFING)
         self._phase_start = now
         self._phase_start_utc = ctx.utc()
         ctx.drive.stop()

@@ -514,18 +514,24 @@ class ShovelNode(RoverNode):
             entry = self._goal_jobs.pop(goal_uuid(goal_handle))
         if isinstance(entry, str):
             return entry
-        last_phase, last_time = None, -math.inf
+        reported, last_time = 0, -math.inf
         while True:
             with self._lock:
                 if goal_handle.is_cancel_requested:
                     self._controller.cancel(entry)
                 view = self._controller.job(entry)
+            fb = view.feedback
+            new = view.phases[reported:]
+            # every phase entered since the last poll gets its feedback, however short it was
+            for phase in new[:-1]:
+                publish(JobFeedback(fb.progress, fb.angle, fb.current, phase))
+            now = self._now()
+            if new or now - last_time >= FEEDBACK_PERIOD:
+                if not view.done or (new and fb.phase == Phase.SAFING):
+                    publish(fb)
+                reported, last_time = len(view.phases), now
             if view.done:
                 return view.result
-            now = self._now()
-            if view.feedback.phase != last_phase or now - last_time >= FEEDBACK_PERIOD:
-                publish(view.feedback)
-                last_phase, last_time = view.feedback.phase, now
             with self._stepped:
                 self._stepped.wait(STEP_WAIT)
 

@@ -201,12 +201,18 @@ class SampleRequest:
 
 @dataclass
 class JobView:
-    """What a caller can see of a job: running or done, its feedback and its result."""
+    """
+    What a caller can see of a job: running or done, its feedback and its result.
+
+    ``phases`` lists every phase a sample job has entered so far, in order, so a caller
+    that polls slower than the control loop still reports each phase.
+    """
 
     job_id: int
     kind: str
     feedback: JobFeedback
     result: Optional[object] = None
+    phases: Tuple[Phase, ...] = ()
 
     @property
     def done(self) -> bool:

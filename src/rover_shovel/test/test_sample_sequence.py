@@ -42,6 +42,7 @@ def run_sample(rig, request=SampleRequest(command_id='tc-42'), *, on_phase=None,
                timeout=120.0):
     """Run a sample to its result; return (result, phases seen, permissions by phase)."""
     job = rig.ctl.start_collect_sample(request)
+    rig.last_job = job
     phases, permissions = [], {}
 
     def done():
@@ -71,6 +72,8 @@ def test_full_sequence_holds_the_sample_and_stores_the_evidence(tmp_path):
     assert result.error == SampleError.NONE, result.message
     assert result.final_phase == Phase.DONE
     assert phases[:-1] == HOLD_PATH and phases[-1] == Phase.DONE
+    # the job lists every phase it entered, for callers that poll slower than the loop
+    assert list(rig.ctl.job(rig.last_job).phases) == HOLD_PATH + [Phase.DONE]
     # the drive interlock: creep only while digging, forbidden while out of the travel range
     assert permissions[Phase.DIG] >= {DrivePermission.CREEP_ONLY}
     for phase in (Phase.LOWER, Phase.LIFT, Phase.CAPTURE, Phase.HOLD):
@@ -307,6 +310,7 @@ def test_cancel_in_every_phase_ends_safe(tmp_path, phase, dump):
     result, phases, _ = run_sample(rig, SampleRequest(dump_after=dump), on_phase=on_phase)
     assert result.error == SampleError.CANCELED
     assert result.final_phase == phase
+    assert rig.ctl.job(rig.last_job).phases[-2:] == (phase, Phase.SAFING)
     assert 'safed' in result.message
     if phase != Phase.CHECK_PRECONDITIONS:
         assert_rover_stopped(rig)
