@@ -16,10 +16,13 @@
 
 import math
 import re
+import shutil
+import subprocess
 
 from description_model import (expand, geometry_bounds, inertia_matrix, INTERFACES_DOC, joints,
                                link_poses, links, MODES, PACKAGE_DIR, resolve_package_uri,
                                root_link, vector, WHEELS)
+from lxml import etree
 import numpy as np
 import pytest
 import xacro
@@ -407,3 +410,17 @@ def test_every_xacro_argument_is_in_the_contract():
     source = (PACKAGE_DIR / 'urdf' / 'rover.urdf.xacro').read_text()
     arguments = set(re.findall(r'<xacro:arg name="([a-z_]+)"', source))
     assert arguments and arguments <= documented
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_urdfdom_parses_the_urdf(mode, tmp_path):
+    # urdfdom is the parser robot_state_publisher uses (check_urdf: liburdfdom-tools).
+    check_urdf = shutil.which('check_urdf')
+    if check_urdf is None:
+        pytest.skip('check_urdf (urdfdom tools) is not installed')
+    path = tmp_path / 'rover.urdf'
+    path.write_bytes(etree.tostring(expand(mode), xml_declaration=True, encoding='utf-8'))
+    result = subprocess.run([check_urdf, str(path)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'root Link: base_link has 10 child(ren)' in result.stdout
