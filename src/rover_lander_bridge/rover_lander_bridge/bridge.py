@@ -82,6 +82,9 @@ _REJECTION_EVENT = {RejectReason.TRUNCATED: EventId.TC_MALFORMED,
                     RejectReason.BAD_MAC: EventId.TC_AUTH_FAILURE,
                     RejectReason.REPLAY: EventId.TC_REPLAY}
 _MOTION = (cmd.Drive, cmd.Turn, cmd.MoveShovel, cmd.StowShovel, cmd.CollectSample, cmd.Capture)
+#: Commands the bridge executes itself, at once.
+_IMMEDIATE = (cmd.Ping, cmd.HkEnable, cmd.HkDisable, cmd.HkOneShot, cmd.HkSetInterval,
+              cmd.TimeSetRate, cmd.TimeReportNow, cmd.ListProducts)
 #: Progress of fraction-based operations is reported at these quarters (step ids 1..3).
 _PROGRESS_QUARTERS = 4
 
@@ -111,6 +114,7 @@ class BridgeConfig:
     shovel_timeout: float = 60.0
     capture_timeout: float = 60.0
     list_default_count: int = 16
+    beacon_interval: float = 10.0
 
     def __post_init__(self) -> None:
         """Refuse inconsistent values with the rule they break."""
@@ -236,6 +240,7 @@ class LanderBridge:
         self._rejections: Dict[EventId, _Aggregate] = {}
         self._time_exponent = config.time_report_exponent
         self._time_due = now
+        self._beacon_due = now
         self._last_telemetry: Optional[RoverTelemetry] = None
         self._snapshot_lock = threading.Lock()
         self._snapshot = self._make_snapshot(now)
@@ -320,6 +325,8 @@ class LanderBridge:
         frames: List[bytes] = []
         if self._link.up:
             frames = self._downlink(now)
+        elif self._config.beacon_interval > 0.0 and now >= self._beacon_due:
+            frames = [self._beacon(now)]
         with self._snapshot_lock:
             self._snapshot = self._make_snapshot(now)
         return frames
@@ -406,10 +413,9 @@ class LanderBridge:
         if isinstance(command, cmd.DownlinkProduct):
             self._start_downlink(request, now)
             return
-        immediate = self._immediate(command, request, now)
-        if immediate is not None:
+        if isinstance(command, _IMMEDIATE):
             self._report(VerificationSubtype.START_SUCCESS, request.request_id, request.ack, now)
-            code, reason = immediate
+            code, reason = self._immediate(command, request, now)
             if code is None:
                 self._report(VerificationSubtype.COMPLETION_SUCCESS, request.request_id,
                              request.ack, now)
@@ -451,8 +457,8 @@ class LanderBridge:
             raise TypeError(f'no dispatch for {command!r}')
 
     def _immediate(self, command: cmd.Command, request: _Request,
-                   now: float) -> Optional[Tuple[Optional[ErrorCode], str]]:
-        """Execute a command the bridge answers itself; None if the port must do it."""
+                   now: float) -> Tuple[Optional[ErrorCode], str]:
+        """Execute a command the bridge answers itself; return the failure code and reason."""
         utc = now + self.utc_offset
         if isinstance(command, cmd.Ping):
             self._emit(Priority.URGENT, self._tm.packet(Service.TEST, TestSubtype.TM_REPLY,
@@ -474,8 +480,6 @@ class LanderBridge:
             self._emit_time(now)
         elif isinstance(command, cmd.ListProducts):
             return self._list_products(command, request, now)
-        else:
-            return None
         return None, ''
 
     def _list_products(self, command: cmd.ListProducts, request: _Request,
@@ -750,11 +754,7 @@ class LanderBridge:
         elif sid is HkSet.SHOVEL:
             values = self._telemetry().shovel
         elif sid is HkSet.LINK:
-            snap = self.status(now)
-            values = LinkHk(int(snap.state), snap.seconds_since_contact, snap.tc_accepted,
-                            snap.tc_rejected, snap.tc_auth_failures, snap.tc_replays,
-                            snap.tc_malformed, snap.tm_backlog, snap.tm_sent, snap.tm_dropped,
-                            min(snap.files_pending, 0xFFFF), snap.bytes_downlinked)
+            values = self._link_hk(now)
         else:
             if self._products is None:
                 values = StoreHk(0, 0, 0, 0)
@@ -765,6 +765,13 @@ class LanderBridge:
         self._emit(Priority.ROUTINE, self._tm.packet(
             Service.HOUSEKEEPING, HkSubtype.TM_REPORT, pack_hk(sid, values),
             now + self.utc_offset))
+
+    def _link_hk(self, now: float) -> LinkHk:
+        snap = self._make_snapshot(now)
+        return LinkHk(int(snap.state), snap.seconds_since_contact, snap.tc_accepted,
+                      snap.tc_rejected, snap.tc_auth_failures, snap.tc_replays,
+                      snap.tc_malformed, snap.tm_backlog, snap.tm_sent, snap.tm_dropped,
+                      min(snap.files_pending, 0xFFFF), snap.bytes_downlinked)
 
     def _telemetry(self) -> RoverTelemetry:
         if self._last_telemetry is None:
@@ -808,6 +815,14 @@ class LanderBridge:
         self._counters.tm_sent += sent
         self._counters.bytes_downlinked += sum(len(f) for f in frames)
         return frames
+
+    def _beacon(self, now: float) -> bytes:
+        """Return a link housekeeping report sent outside the store while the link is down."""
+        self._beacon_due = now + self._config.beacon_interval
+        frame = self._tm.packet(Service.HOUSEKEEPING, HkSubtype.TM_REPORT,
+                                pack_hk(HkSet.LINK, self._link_hk(now)), now + self.utc_offset)
+        self._counters.bytes_downlinked += len(frame)
+        return frame
 
     def _next_cfdp_seq(self) -> int:
         seq = self._cfdp_seq

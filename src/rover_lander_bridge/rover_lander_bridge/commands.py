@@ -474,11 +474,11 @@ class CommandLimits:
 
     max_drive_distance: float = 5.0
     max_drive_speed: float = 0.1
-    max_turn_angle: float = math.pi
+    max_turn_angle: float = 2.0 * math.pi
     max_turn_rate: float = 0.5
     shovel_min_angle: float = 0.0
     shovel_max_angle: float = 2.0
-    max_shovel_velocity: float = 1.0
+    max_shovel_velocity: float = 0.6
     max_dig_distance: float = 0.3
     min_thumbnail_width: int = 32
     max_thumbnail_width: int = 1280

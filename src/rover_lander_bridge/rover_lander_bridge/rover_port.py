@@ -166,3 +166,35 @@ class RoverPort(Protocol):
 
     def telemetry(self) -> RoverTelemetry:
         """Return the latest known state (non-blocking)."""
+
+
+#: ST[1] codes of the ``error_code`` values of DriveDistance/Turn results (rover_drive
+#: MoveError has the same values).
+DRIVE_ERRORS = {1: ErrorCode.CANCELED, 2: ErrorCode.PREEMPTED, 3: ErrorCode.TIMEOUT,
+                4: ErrorCode.ESTOP_LATCHED, 5: ErrorCode.FAULT, 6: ErrorCode.INTERLOCK,
+                7: ErrorCode.ARGUMENT_OUT_OF_RANGE}
+#: ST[1] codes of MoveShovel result error codes (rover_shovel MoveError).
+SHOVEL_ERRORS = {1: ErrorCode.CANCELED, 2: ErrorCode.PREEMPTED, 3: ErrorCode.TIMEOUT,
+                 4: ErrorCode.FAULT, 5: ErrorCode.ARGUMENT_OUT_OF_RANGE,
+                 6: ErrorCode.ESTOP_LATCHED}
+#: ST[1] codes of CollectSample result error codes (rover_shovel SampleError).
+SAMPLE_ERRORS = {1: ErrorCode.CANCELED, 2: ErrorCode.PREEMPTED, 3: ErrorCode.TIMEOUT,
+                 4: ErrorCode.FAULT, 5: ErrorCode.EXECUTION_FAILED,
+                 6: ErrorCode.EXECUTION_FAILED, 7: ErrorCode.EXECUTION_FAILED,
+                 8: ErrorCode.ARGUMENT_OUT_OF_RANGE, 9: ErrorCode.ESTOP_LATCHED}
+#: ST[1] codes of CaptureImage result error codes.
+CAPTURE_ERRORS = {1: ErrorCode.ARGUMENT_OUT_OF_RANGE, 2: ErrorCode.EXECUTION_FAILED,
+                  3: ErrorCode.STORE_ERROR, 4: ErrorCode.CANCELED}
+
+
+def error_code_of(table: dict, value: int) -> ErrorCode:
+    """Return the ST[1] code of an action's error code (EXECUTION_FAILED if unknown)."""
+    return table.get(int(value), ErrorCode.EXECUTION_FAILED)
+
+
+def shovel_pose_code(name: str) -> int:
+    """Return the ShovelPose value of a named pose ('' or unknown: ANGLE, i.e. between)."""
+    try:
+        return int(ShovelPose[name.upper()]) if name else int(ShovelPose.ANGLE)
+    except KeyError:
+        return int(ShovelPose.ANGLE)

@@ -84,11 +84,15 @@ def test_outage_telemetry_is_downlinked_in_order_when_the_link_returns(tmp_path,
     rig = Rig(tmp_path, mac, config=CONFIG)
     rig.send(cmd.Ping())
     rig.tick(1.0)
-    sent_before = len(rig.downlinked)
+    sent_at_loss = None
     for _ in range(60):  # one minute of silence: link lost at 5 s, HK every second
         rig.tick(1.0, deliver=False)
+        if sent_at_loss is None and rig.bridge.snapshot().state.name == 'DOWN':
+            sent_at_loss = len(rig.downlinked)
     assert rig.bridge.snapshot().state.name == 'DOWN'
-    assert len(rig.downlinked) - sent_before <= 6  # only what went out before the loss
+    beacons = [split_downlink(f)[0] for f in rig.downlinked[sent_at_loss:]]
+    assert 5 <= len(beacons) <= 6, 'one beacon every 10 s while down, nothing else'
+    assert all(len(packets) == 1 and len(packets[0]) < 80 for packets in beacons)
     backlog = rig.bridge.snapshot().tm_backlog
     assert backlog >= 4 * 55
     rig.items.clear()

@@ -1,0 +1,172 @@
+# Copyright 2026 The Rover Software Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The lander bridge's parameters: one table for the ROS node and the standalone rover.
+
+The node declares them with descriptors (``rover_common.rover_node.RoverNode``); the
+standalone rover validates the same table from its command line. :func:`bridge_config` and
+:func:`cfdp_config` turn a validated value set into the cores' configurations.
+"""
+
+import math
+from typing import Mapping, Optional
+
+from rover_common.param_spec import ParamSpec, ParamTable, ParamValue
+from rover_lander_bridge.bridge import BridgeConfig
+from rover_lander_bridge.cfdp_link import CfdpConfig
+from rover_lander_bridge.commands import CommandLimits
+from rover_lander_bridge.protocol import CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, HkSet
+
+TRANSPORTS = ('udp', 'serial')
+#: Bytes a space packet header adds to a CFDP PDU.
+_PACKET_HEADER = 6
+
+SPECS = (
+    # Link and transport.
+    ParamSpec('transport', 'udp', 'Link to the lander: udp (radio relay) or serial (umbilical)',
+              choices=TRANSPORTS, read_only=True),
+    ParamSpec('udp_local_host', '0.0.0.0', 'Local address the UDP transport binds',
+              read_only=True),
+    ParamSpec('udp_local_port', 10017, 'Local UDP port (uplink frames arrive here)', '', 1,
+              65535, read_only=True),
+    ParamSpec('udp_remote_host', '127.0.0.1', "Lander relay's address (downlink frames go "
+              'there)', read_only=True),
+    ParamSpec('udp_remote_port', 10010, "Lander relay's UDP port", '', 1, 65535,
+              read_only=True),
+    ParamSpec('serial_port', '/dev/ttyUSB0', 'Serial device of the umbilical', read_only=True),
+    ParamSpec('serial_baudrate', 115200, 'Serial line rate of the umbilical', 'bit/s', 1200,
+              4_000_000, read_only=True),
+    # Security and state.
+    ParamSpec('key_file', '', 'File holding the 256-bit uplink key (64 hex digits, mode 600; '
+              'never in git). Required', read_only=True),
+    ParamSpec('spi', 1, 'Security parameter index the key belongs to', '', 0, 65535,
+              read_only=True),
+    ParamSpec('replay_window', 64, 'Highest accepted ARSNs remembered: how far the link may '
+              'reorder telecommands', '', 1, 4096, read_only=True),
+    ParamSpec('state_dir', '~/.ros/lander_bridge', 'Directory of the persisted state: '
+              'anti-replay window, telemetry store, file-downlink queue', read_only=True),
+    ParamSpec('product_dir', '~/.ros/rover_products', 'Directory of the on-board product '
+              'store (shared with cameras and shovel)', read_only=True),
+    ParamSpec('product_budget_bytes', 2_000_000_000, 'Disk budget of the product store (the '
+              'same value as the cameras and shovel nodes)', 'B', 1_000_000, 10 ** 13,
+              read_only=True),
+    ParamSpec('tick_rate', 20.0, 'Rate of the bridge loop (timers, downlink scheduling)', 'Hz',
+              1.0, 200.0, read_only=True),
+    # Link loss.
+    ParamSpec('link_timeout', 10.0, 'No authenticated frame for this long: link down, '
+              'telemetry is stored instead of sent', 's', 1.0, 3600.0),
+    ParamSpec('beacon_interval', 10.0, 'While the link is down, a link housekeeping report is '
+              'sent this often (outside the store) so the relay knows the rover lives; 0: '
+              'never', 's', 0.0, 3600.0),
+    ParamSpec('safing_timeout', 60.0, 'No authenticated frame for this long: the rover stops, '
+              'the shovel holds, until the ground sends RELEASE', 's', 1.0, 86400.0),
+    # Downlink budget.
+    ParamSpec('downlink_rate', 256000.0, 'Downlink budget of this rover on the lander relay',
+              'bit/s', 1000.0, 100e6),
+    ParamSpec('burst_bytes', 8192, 'Most bytes sent back to back (token-bucket depth)', 'B',
+              256, 1 << 20),
+    ParamSpec('max_frame_bytes', 1024, 'Largest downlink frame (CFDP PDUs are cut to fit)',
+              'B', 128, 65000, read_only=True),
+    ParamSpec('frame_overhead_bytes', 28, 'Bytes the link adds per frame (28: UDP over IPv4)',
+              'B', 0, 256),
+    ParamSpec('tm_store_max_packets', 20000, 'Most telemetry packets kept for store-and-'
+              'forward', '', 100, 10_000_000, read_only=True),
+    ParamSpec('tm_store_max_bytes', 8 << 20, 'Most telemetry bytes kept for store-and-forward',
+              'B', 10_000, 1 << 34, read_only=True),
+    # Housekeeping and events.
+    ParamSpec('hk_mobility_interval', 2.0, 'Period of housekeeping set 1 (pose, twist, drive '
+              'state)', 's', 0.1, 3600.0),
+    ParamSpec('hk_shovel_interval', 5.0, 'Period of housekeeping set 2 (shovel)', 's', 0.1,
+              3600.0),
+    ParamSpec('hk_link_interval', 10.0, 'Period of housekeeping set 3 (link counters)', 's',
+              0.1, 3600.0),
+    ParamSpec('hk_store_interval', 60.0, 'Period of housekeeping set 4 (product store)', 's',
+              0.1, 3600.0),
+    ParamSpec('event_min_interval', 1.0, 'Refused-frame events of one kind are aggregated over '
+              'at least this long', 's', 0.0, 600.0),
+    ParamSpec('command_timeout_margin', 30.0, 'A drive or turn fails with TIMEOUT after twice '
+              'its nominal duration plus this margin (and the rover is stopped)', 's', 1.0,
+              3600.0),
+    # Telecommand limits.
+    ParamSpec('max_drive_distance', 5.0, 'Largest |distance| of a DRIVE telecommand', 'm',
+              0.01, 100.0),
+    ParamSpec('max_drive_speed', 0.1, 'Largest speed of a DRIVE telecommand', 'm/s', 0.001,
+              1.0),
+    ParamSpec('max_turn_angle', 2.0 * math.pi, 'Largest |angle| of a TURN telecommand', 'rad',
+              0.01, 4.0 * math.pi),
+    ParamSpec('max_turn_rate', 0.5, 'Largest rate of a TURN telecommand', 'rad/s', 0.001, 3.0),
+    ParamSpec('shovel_min_angle', 0.0, 'Smallest MOVE_SHOVEL angle', 'rad', -math.pi, math.pi),
+    ParamSpec('shovel_max_angle', 2.0, 'Largest MOVE_SHOVEL angle', 'rad', -math.pi, math.pi),
+    ParamSpec('max_shovel_velocity', 0.6, 'Largest MOVE_SHOVEL max_velocity', 'rad/s', 0.01,
+              5.0),
+    ParamSpec('max_dig_distance', 0.3, 'Largest COLLECT_SAMPLE dig distance', 'm', 0.0, 2.0),
+    # CFDP.
+    ParamSpec('cfdp_ack_timer', 5.0, 'CFDP positive-ACK timer (must exceed the round trip, '
+              '2.6 s Earth-Moon, plus relay queueing)', 's', 0.1, 600.0),
+    ParamSpec('cfdp_nak_timer', 5.0, 'CFDP deferred-NAK timer', 's', 0.1, 600.0),
+    ParamSpec('cfdp_ack_limit', 20, 'CFDP positive-ACK expiries before a transfer fails', '',
+              1, 1000),
+    ParamSpec('cfdp_inactivity', 120.0, 'CFDP inactivity limit of a transfer', 's', 1.0,
+              86400.0),
+    ParamSpec('cfdp_rover_entity_id', CFDP_ROVER_ENTITY_ID, 'CFDP entity id of the rover', '',
+              0, 65535, read_only=True),
+    ParamSpec('cfdp_ground_entity_id', CFDP_GROUND_ENTITY_ID, 'CFDP entity id of the ground',
+              '', 0, 65535, read_only=True),
+)
+
+
+def _cross_check(v: Mapping[str, ParamValue]) -> Optional[str]:
+    if v['safing_timeout'] < v['link_timeout']:
+        return 'safing_timeout must be >= link_timeout'
+    if v['shovel_min_angle'] >= v['shovel_max_angle']:
+        return 'shovel_min_angle must be below shovel_max_angle'
+    if v['burst_bytes'] < v['max_frame_bytes'] + v['frame_overhead_bytes']:
+        return 'burst_bytes must hold one frame: >= max_frame_bytes + frame_overhead_bytes'
+    if v['cfdp_inactivity'] <= 2.0 * max(v['cfdp_ack_timer'], v['cfdp_nak_timer']):
+        return 'cfdp_inactivity must exceed twice the longer CFDP timer'
+    if v['cfdp_rover_entity_id'] == v['cfdp_ground_entity_id']:
+        return 'the CFDP entity ids of rover and ground must differ'
+    return None
+
+
+TABLE = ParamTable(SPECS, cross_check=_cross_check)
+
+
+def bridge_config(v: Mapping[str, ParamValue]) -> BridgeConfig:
+    """Return the bridge core's configuration from validated parameter values."""
+    limits = CommandLimits(
+        max_drive_distance=v['max_drive_distance'], max_drive_speed=v['max_drive_speed'],
+        max_turn_angle=v['max_turn_angle'], max_turn_rate=v['max_turn_rate'],
+        shovel_min_angle=v['shovel_min_angle'], shovel_max_angle=v['shovel_max_angle'],
+        max_shovel_velocity=v['max_shovel_velocity'], max_dig_distance=v['max_dig_distance'])
+    return BridgeConfig(
+        limits=limits, link_timeout=v['link_timeout'], safing_timeout=v['safing_timeout'],
+        downlink_rate_bps=v['downlink_rate'], burst_bytes=v['burst_bytes'],
+        max_frame_bytes=v['max_frame_bytes'], frame_overhead_bytes=v['frame_overhead_bytes'],
+        hk_intervals={HkSet.MOBILITY: v['hk_mobility_interval'],
+                      HkSet.SHOVEL: v['hk_shovel_interval'],
+                      HkSet.LINK: v['hk_link_interval'],
+                      HkSet.STORE: v['hk_store_interval']},
+        event_min_interval=v['event_min_interval'],
+        command_timeout_margin=v['command_timeout_margin'],
+        beacon_interval=v['beacon_interval'])
+
+
+def cfdp_config(v: Mapping[str, ParamValue]) -> CfdpConfig:
+    """Return the CFDP configuration; PDUs are sized so one fills at most a downlink frame."""
+    return CfdpConfig(ack_timer_s=v['cfdp_ack_timer'], nak_timer_s=v['cfdp_nak_timer'],
+                      ack_limit=v['cfdp_ack_limit'], nak_limit=v['cfdp_ack_limit'],
+                      inactivity_s=v['cfdp_inactivity'],
+                      max_pdu_len=v['max_frame_bytes'] - _PACKET_HEADER)
