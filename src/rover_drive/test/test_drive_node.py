@@ -122,9 +122,10 @@ def test_wrong_parameter_set_is_refused_and_changes_nothing(harness):
     node = harness.drive
     results = node.set_parameters([Parameter('max_linear', value=5.0)])
     assert not results[0].successful
-    results = node.set_parameters([Parameter('creep_speed', value=0.09),
-                                   Parameter('max_linear', value=0.05)])
-    assert not results[0].successful and 'creep_speed' in results[0].reason
+    result = node.set_parameters_atomically([Parameter('creep_speed', value=0.09),
+                                             Parameter('max_linear', value=0.05)])
+    assert not result.successful and 'creep_speed' in result.reason
+    assert node.get_parameter('creep_speed').value == 0.02
     results = node.set_parameters([Parameter('backend', value='hardware')])
     assert not results[0].successful
     assert node.get_parameter('max_linear').value == 0.1
