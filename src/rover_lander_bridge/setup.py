@@ -26,5 +26,6 @@ setup(
         'rover-ground = rover_lander_bridge.ground_cli:main',
         'rover-standalone = rover_lander_bridge.standalone_rover:main',
         'rover-demo = rover_lander_bridge.demo:main',
+        'rover-link-emulator = rover_lander_bridge.link_emulator:main',
     ]},
 )

@@ -66,7 +66,7 @@ from rover_lander_bridge.security import MacEngine, ReplayError, ReplayGuard
 from rover_lander_bridge.telemetry import (count_event, DownlinkResult, Event, LinkHk,
                                            pack_hk, pack_result, ProductEntry,
                                            rejection_event, seconds_event, split_product_list,
-                                           StoreHk, text_event, TimeReport, TmFactory)
+                                           SystemHk, text_event, TimeReport, TmFactory)
 from rover_lander_bridge.tm_store import TmStore
 from spacepackets.ecss.req_id import RequestId
 from spacepackets.ecss.tc import InvalidTcCrc16Error, PusTc
@@ -105,7 +105,7 @@ class BridgeConfig:
     max_frame_bytes: int = 1024
     frame_overhead_bytes: int = 28
     hk_intervals: Mapping[HkSet, float] = field(default_factory=lambda: {
-        HkSet.MOBILITY: 2.0, HkSet.SHOVEL: 5.0, HkSet.LINK: 10.0, HkSet.STORE: 60.0})
+        HkSet.MOBILITY: 2.0, HkSet.SHOVEL: 5.0, HkSet.LINK: 10.0, HkSet.SYSTEM: 60.0})
     hk_enabled: Tuple[HkSet, ...] = tuple(HkSet)
     time_report_exponent: int = cmd.TIME_REPORTS_OFF
     event_min_interval: float = 1.0
@@ -243,6 +243,7 @@ class LanderBridge:
         self._beacon_due = now
         self._last_telemetry: Optional[RoverTelemetry] = None
         self._snapshot_lock = threading.Lock()
+        self._pending_config: Optional[BridgeConfig] = None
         self._snapshot = self._make_snapshot(now)
         boots = tm_store.counter('boot_count') + 1
         self._emit_event(count_event(EventId.BRIDGE_STARTED, boots), now)
@@ -259,6 +260,11 @@ class LanderBridge:
     def link(self) -> LinkMonitor:
         """Return the link monitor (read its state; the bridge drives it)."""
         return self._link
+
+    def schedule_reconfigure(self, config: BridgeConfig) -> None:
+        """Apply new tunables at the next tick (thread-safe: for parameter callbacks)."""
+        with self._snapshot_lock:
+            self._pending_config = config
 
     def reconfigure(self, config: BridgeConfig, now: float) -> None:
         """Apply new tunables (timeouts, budget, HK intervals, limits) at ``now``."""
@@ -311,6 +317,10 @@ class LanderBridge:
 
     def tick(self, now: float) -> List[bytes]:
         """Advance every timer to ``now``; return the downlink frames to send now."""
+        with self._snapshot_lock:
+            pending, self._pending_config = self._pending_config, None
+        if pending is not None:
+            self.reconfigure(pending, now)
         self._drain_port_events(now)
         self._check_deadlines(now)
         self._on_link_transitions(self._link.update(now), now)
@@ -756,12 +766,14 @@ class LanderBridge:
         elif sid is HkSet.LINK:
             values = self._link_hk(now)
         else:
-            if self._products is None:
-                values = StoreHk(0, 0, 0, 0)
-            else:
+            telemetry = self._telemetry()
+            counts = (0, 0, 0, 0)
+            if self._products is not None:
                 usage = self._products.usage()
-                values = StoreHk(min(usage.count, 0xFFFF), min(usage.pending_count, 0xFFFF),
-                                 usage.used_bytes, usage.budget_bytes)
+                counts = (min(usage.count, 0xFFFF), min(usage.pending_count, 0xFFFF),
+                          usage.used_bytes, usage.budget_bytes)
+            values = SystemHk(*counts, min(telemetry.diagnostics_level, 255),
+                              min(telemetry.diagnostics_errors, 255))
         self._emit(Priority.ROUTINE, self._tm.packet(
             Service.HOUSEKEEPING, HkSubtype.TM_REPORT, pack_hk(sid, values),
             now + self.utc_offset))

@@ -60,7 +60,7 @@ from rover_lander_bridge.protocol import (AckFlag, Camera, CFDP_GROUND_ENTITY_ID
 from rover_lander_bridge.security import (ArsnCounter, generate_key_file, KeyFileError,
                                           load_key, MacEngine)
 from rover_lander_bridge.telemetry import (CaptureResult, DownlinkResult, LinkHk, MobilityHk,
-                                           MotionResult, SampleResult, ShovelHk, StoreHk)
+                                           MotionResult, SampleResult, ShovelHk, SystemHk)
 from rover_lander_bridge.transports import Transport, TransportError, UdpTransport
 from spacepackets.ecss.req_id import RequestId
 
@@ -109,7 +109,7 @@ def _choice(text: str, kind, what: str):
 
 def _sets(words: Sequence[str]) -> Tuple[HkSet, ...]:
     if not words:
-        raise UsageError('name at least one housekeeping set: mobility, shovel, link, store')
+        raise UsageError('name at least one housekeeping set: mobility, shovel, link, system')
     return tuple(_choice(w, HkSet, 'housekeeping set') for w in words)
 
 
@@ -255,8 +255,9 @@ def describe_hk(item: Housekeeping) -> str:
                 f'(auth {v.tc_auth_failures}, replay {v.tc_replays}, malformed '
                 f'{v.tc_malformed}) backlog {v.tm_backlog} sent {v.tm_sent} files '
                 f'{v.files_pending} down {v.bytes_downlinked} B')
-    if isinstance(v, StoreHk):
-        return (f'HK store: {v.products} products, {v.pending} pending, '
+    if isinstance(v, SystemHk):
+        return (f'HK system: diagnostics level {v.diagnostics_level} ({v.diagnostics_errors} '
+                f'errors), {v.products} products, {v.pending} pending, '
                 f'{v.used_bytes / 1e6:.1f}/{v.budget_bytes / 1e6:.0f} MB')
     return repr(v)
 

@@ -49,8 +49,12 @@ SPECS = (
     ParamSpec('serial_baudrate', 115200, 'Serial line rate of the umbilical', 'bit/s', 1200,
               4_000_000, read_only=True),
     # Security and state.
-    ParamSpec('key_file', '', 'File holding the 256-bit uplink key (64 hex digits, mode 600; '
-              'never in git). Required', read_only=True),
+    ParamSpec('key_file', '~/.ros/lander_bridge/uplink.key', 'File holding the 256-bit uplink '
+              'key (64 hex digits, mode 600; never in git; "rover-ground keygen PATH" writes '
+              'one). The bridge refuses to start without it', read_only=True),
+    ParamSpec('create_key_if_missing', False, 'Write a new random key to key_file (mode 600) '
+              'when it does not exist, and log where: for fake and simulation set-ups only; '
+              'copy it to the ground tool', read_only=True),
     ParamSpec('spi', 1, 'Security parameter index the key belongs to', '', 0, 65535,
               read_only=True),
     ParamSpec('replay_window', 64, 'Highest accepted ARSNs remembered: how far the link may '
@@ -92,7 +96,8 @@ SPECS = (
               3600.0),
     ParamSpec('hk_link_interval', 10.0, 'Period of housekeeping set 3 (link counters)', 's',
               0.1, 3600.0),
-    ParamSpec('hk_store_interval', 60.0, 'Period of housekeeping set 4 (product store)', 's',
+    ParamSpec('hk_system_interval', 60.0, 'Period of housekeeping set 4 (product store, '
+              'diagnostics)', 's',
               0.1, 3600.0),
     ParamSpec('event_min_interval', 1.0, 'Refused-frame events of one kind are aggregated over '
               'at least this long', 's', 0.0, 600.0),
@@ -158,7 +163,7 @@ def bridge_config(v: Mapping[str, ParamValue]) -> BridgeConfig:
         hk_intervals={HkSet.MOBILITY: v['hk_mobility_interval'],
                       HkSet.SHOVEL: v['hk_shovel_interval'],
                       HkSet.LINK: v['hk_link_interval'],
-                      HkSet.STORE: v['hk_store_interval']},
+                      HkSet.SYSTEM: v['hk_system_interval']},
         event_min_interval=v['event_min_interval'],
         command_timeout_margin=v['command_timeout_margin'],
         beacon_interval=v['beacon_interval'])

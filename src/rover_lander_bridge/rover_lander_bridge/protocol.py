@@ -218,7 +218,7 @@ class HkSet(enum.IntEnum):
     MOBILITY = 1
     SHOVEL = 2
     LINK = 3
-    STORE = 4
+    SYSTEM = 4
 
 
 class ShovelPose(enum.IntEnum):

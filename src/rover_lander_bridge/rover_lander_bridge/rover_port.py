@@ -121,6 +121,8 @@ class RoverTelemetry:
     shovel: ShovelHk
     drive_fault_reason: str = ''
     shovel_fault_reason: str = ''
+    diagnostics_level: int = 0
+    diagnostics_errors: int = 0
 
 
 class RoverPort(Protocol):

@@ -36,7 +36,7 @@ from rover_lander_bridge.bridge import LanderBridge
 from rover_lander_bridge.cfdp_link import FileSender
 from rover_lander_bridge.params import bridge_config, cfdp_config
 from rover_lander_bridge.rover_port import RoverPort
-from rover_lander_bridge.security import load_key, MacEngine, ReplayGuard
+from rover_lander_bridge.security import generate_key_file, load_key, MacEngine, ReplayGuard
 from rover_lander_bridge.tm_store import TmStore
 from rover_lander_bridge.transports import (LinkDown, SerialTransport, Transport,
                                             TransportError, UdpTransport)
@@ -156,7 +156,13 @@ class BridgeStack:
         key_file = str(values['key_file'])
         if not key_file:
             raise ValueError('key_file is required: the bridge refuses to run unauthenticated')
-        mac = MacEngine({int(values['spi']): load_key(Path(key_file).expanduser())})
+        key_path = Path(key_file).expanduser()
+        if values['create_key_if_missing'] and not key_path.exists():
+            key_path.parent.mkdir(parents=True, exist_ok=True)
+            generate_key_file(key_path)
+            _LOGGER.warning('wrote a new uplink key to %s (create_key_if_missing); give the '
+                            'ground tool the same file', key_path)
+        mac = MacEngine({int(values['spi']): load_key(key_path)})
         self._owns_products = products is None
         self.products = products if products is not None else ProductStore(
             Path(str(values['product_dir'])).expanduser(),

@@ -41,6 +41,7 @@ import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from rover_cams.rig import CameraRig, CaptureFailed, InvalidCaptureRequest
+from rover_common.health import Level, worst
 from rover_common.param_spec import ParameterError, ParamValue
 from rover_common.product_store import ProductStore
 from rover_drive.backends.factory import create_backend
@@ -348,13 +349,16 @@ class StandaloneRover:
         """Return the cores' latest state."""
         with self._lock:
             status, odom, shovel = self.drive.status, self.drive.odometry, self.shovel.status
+            health = self.drive.health(self.now) + self.shovel.health()
         mobility = MobilityHk(odom.pose.x, odom.pose.y, odom.pose.yaw, status.measured_linear,
                               status.measured_angular, int(status.mode), status.estop_latched,
                               status.fault_latched, status.stopped)
         shovel_hk = ShovelHk(shovel.angle, shovel.current, shovel.target_angle,
                              int(shovel.activity), int(shovel.drive_permission),
                              int(shovel.fault), shovel_pose_code(shovel.pose))
-        return RoverTelemetry(mobility, shovel_hk, status.fault_reason, shovel.fault_reason)
+        return RoverTelemetry(mobility, shovel_hk, status.fault_reason, shovel.fault_reason,
+                              diagnostics_level=int(worst(health)),
+                              diagnostics_errors=sum(r.level >= Level.ERROR for r in health))
 
     # -- internals -----------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ TM                source data (big-endian)
 [1,1..8]          spacepackets layout: request id (4), step id u8 on [1,5]/[1,6],
                   error code u16 + reason (ASCII) on failures
 [3,25]            SID u8 + the set's fields (:class:`MobilityHk`, :class:`ShovelHk`,
-                  :class:`LinkHk`, :class:`StoreHk`)
+                  :class:`LinkHk`, :class:`SystemHk`)
 [5,1..4]          event id u16 + aux data (:func:`event_aux` layouts)
 [8,129]           request id (4), function u8, result (:class:`MotionResult`,
                   :class:`SampleResult`, :class:`CaptureResult`, :class:`DownlinkResult`)
@@ -134,19 +134,21 @@ class LinkHk(_Layout):
 
 
 @dataclass(frozen=True)
-class StoreHk(_Layout):
-    """HK set 4: product store use."""
+class SystemHk(_Layout):
+    """HK set 4: product store use and the worst /diagnostics level (0 OK .. 3 STALE)."""
 
-    FORMAT: ClassVar[struct.Struct] = struct.Struct('>HHQQ')
+    FORMAT: ClassVar[struct.Struct] = struct.Struct('>HHQQBB')
     products: int
     pending: int
     used_bytes: int
     budget_bytes: int
+    diagnostics_level: int
+    diagnostics_errors: int
 
 
 HK_LAYOUTS = {HkSet.MOBILITY: MobilityHk, HkSet.SHOVEL: ShovelHk, HkSet.LINK: LinkHk,
-              HkSet.STORE: StoreHk}
-HkValues = Union[MobilityHk, ShovelHk, LinkHk, StoreHk]
+              HkSet.SYSTEM: SystemHk}
+HkValues = Union[MobilityHk, ShovelHk, LinkHk, SystemHk]
 
 
 def pack_hk(sid: HkSet, values: HkValues) -> bytes:

@@ -43,7 +43,7 @@ EVERY_COMMAND = [
     cmd.DownlinkProduct('evd-20261124T120000123Z-00ff', Variant.FULL),
     cmd.ClearFault(FaultTarget.SHOVEL),
     cmd.HkEnable((HkSet.MOBILITY, HkSet.LINK)),
-    cmd.HkDisable((HkSet.STORE,)),
+    cmd.HkDisable((HkSet.SYSTEM,)),
     cmd.HkOneShot(tuple(HkSet)),
     cmd.HkSetInterval(((HkSet.MOBILITY, 0.5), (HkSet.SHOVEL, 30.0))),
     cmd.TimeSetRate(4),

@@ -51,7 +51,7 @@ from spacepackets.ecss.req_id import RequestId
     ('clear-fault shovel', cmd.ClearFault(FaultTarget.SHOVEL)),
     ('clear-fault', cmd.ClearFault(FaultTarget.ALL)),
     ('hk mobility link', cmd.HkOneShot((HkSet.MOBILITY, HkSet.LINK))),
-    ('hk-enable store', cmd.HkEnable((HkSet.STORE,))),
+    ('hk-enable system', cmd.HkEnable((HkSet.SYSTEM,))),
     ('hk-disable shovel', cmd.HkDisable((HkSet.SHOVEL,))),
     ('hk-rate mobility 0.5', cmd.HkSetInterval(((HkSet.MOBILITY, 0.5),))),
     ('time', cmd.TimeReportNow()),
