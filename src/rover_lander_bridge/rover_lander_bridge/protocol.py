@@ -28,6 +28,7 @@ and ``f32`` in housekeeping (bandwidth).
 
 import datetime
 import enum
+import functools
 import struct
 from typing import Tuple
 
@@ -323,8 +324,13 @@ def unpack_exact(fmt: struct.Struct, data: bytes, what: str) -> tuple:
     return fmt.unpack(data)
 
 
+@functools.lru_cache(maxsize=16)
 def cds_timestamp(utc: float) -> bytes:
-    """Return the 7-byte CDS short timestamp (with P-field) of UTC epoch seconds."""
+    """
+    Return the 7-byte CDS short timestamp (with P-field) of UTC epoch seconds.
+
+    Cached: the reports of one batch of telecommands share one time.
+    """
     when = datetime.datetime.fromtimestamp(max(utc, 0.0), tz=datetime.timezone.utc)
     return CdsShortTimestamp.from_datetime(when).pack()
 
