@@ -111,7 +111,7 @@ class CheckingPort:
 
 
 class Generator:
-    """Seeded frame generators; ``next()`` returns (kind, frame)."""
+    """Seeded frame generators; ``draw()`` returns (kind, frame)."""
 
     KINDS = (('random bytes', 30), ('mutated valid frame', 30), ('authenticated packet', 20),
              ('authenticated random TC', 15), ('valid command (random args) or replay', 5))
@@ -141,7 +141,7 @@ class Generator:
         return bytes(PusTc(service=service, message_subtype=subtype, app_data=data,
                            apid=APID_ROVER, seq_count=self._seq, ack_flags=ack).pack())
 
-    def next(self):
+    def draw(self):
         kind = self._rng.choices(self._kinds, self._weights)[0]
         return kind, self._makers[kind]()
 
@@ -236,7 +236,7 @@ def main() -> None:
     while done < args.frames:
         batch = []
         for _ in range(min(BATCH, args.frames - done)):
-            kind, frame = generator.next()
+            kind, frame = generator.draw()
             kinds[kind] += 1
             batch.append(frame)
         if len(sample) < 20000:

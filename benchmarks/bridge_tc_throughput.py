@@ -24,9 +24,9 @@ interleaved in rounds so machine load hits them alike:
   (``framing.open_uplink``), anti-replay window (``ReplayGuard.accept``, in memory),
   ``PusTc.unpack``, ``commands.decode`` and ``commands.validate`` against the limits;
 * **full bridge**: ``LanderBridge.handle_frames`` on batches of up to 256 frames, as the
-  runner hands them over under a flood (``runner.MAX_BATCH``): the accept path, the ARSN window committed to sqlite (``synchronous=FULL``) once
-  per batch before anything runs, acceptance and start reports built, dispatch to a rover
-  port that does nothing.
+  runner hands them over under a flood (``runner.MAX_BATCH``): the accept path, the ARSN
+  window committed to sqlite (``synchronous=FULL``) once per batch before anything runs,
+  acceptance and start reports built, dispatch to a rover port that does nothing.
 
 Goals (issue 6): accept path >= 20 000 TC/s and p99 <= 1 ms on one core. Figures are printed
 as rates and as ratios to the baseline.
