@@ -197,7 +197,7 @@ class CfdpConfig:
     """Positive-ACK expiries before POSITIVE_ACK_LIMIT_REACHED."""
     nak_timer_s: float = 5.0
     """Deferred-NAK timer: a new NAK after this long without any missing data arriving, s."""
-    nak_limit: int = 20
+    nak_limit: int = 30
     """NAK timer expiries without progress before NAK_LIMIT_REACHED."""
     inactivity_s: float = 120.0
     """Silence, s, after which an end abandons a transaction cfdp-py has no timer for."""
@@ -609,6 +609,9 @@ class _Endpoint:
         self._counters.bytes_received += len(data)
         try:
             pdu = PduFactory.from_raw(bytes(data))
+            if isinstance(pdu, MetadataPdu):
+                # The names are decoded lazily: bad UTF-8 would raise inside cfdp-py.
+                _ = (pdu.source_file_name, pdu.dest_file_name)
         except _MALFORMED:
             pdu = None
         if pdu is None:
@@ -617,7 +620,11 @@ class _Endpoint:
         if isinstance(pdu, EofPdu) and pdu.condition_code > 0x0F:
             # spacepackets 0.32.0 unpacks the EOF condition code without shifting it down
             # (EOF(cancel) reads 240, not 15), which makes cfdp-py fail packing its replies.
-            pdu.condition_code = ConditionCode(pdu.condition_code >> 4)
+            try:
+                pdu.condition_code = ConditionCode(pdu.condition_code >> 4)
+            except ValueError:
+                self._counters.malformed += 1
+                return None
         if pdu.source_entity_id.value not in (self.local_id, self.remote_id) or \
                 pdu.dest_entity_id.value not in (self.local_id, self.remote_id):
             self._counters.misrouted += 1
@@ -792,6 +799,9 @@ class FileSender:
             return
         self._sending.last_rx = now
         if isinstance(pdu, NakPdu):
+            if not self._nak_is_sane(pdu):
+                counters.out_of_state += 1
+                return
             self._confirm_from_nak(pdu)
         self._step(pdu)
 
@@ -884,6 +894,12 @@ class FileSender:
                     outbound.insert(index + 1, outbound[index])
                 self._sending.metadata_sent = True
                 return
+
+    def _nak_is_sane(self, nak: NakPdu) -> bool:
+        # cfdp-py 0.7.0 only checks that a request starts within the bytes sent: a request
+        # ending far beyond the file would make it emit empty file-data PDUs up to that end.
+        size = self._sending.size
+        return all(low <= high <= size for low, high in nak.segment_requests)
 
     def _confirm_from_nak(self, nak: NakPdu) -> None:
         # A deferred NAK lists every gap inside its scope: the rest of the scope has arrived.
@@ -1157,6 +1173,12 @@ class FileReceiver:
         except _FOREIGN:
             counters.misrouted += 1
         except _OUT_OF_STATE:
+            counters.out_of_state += 1
+        except ValueError:
+            if not isinstance(pdu, FileDataPdu):
+                raise
+            # The lost-segment tracker refuses a segment that straddles a recorded gap: only
+            # a PDU with a corrupted offset (that passed the CRC) does that.
             counters.out_of_state += 1
         except OSError as error:
             # Disk full, or a .part file removed under our feet: cfdp-py only handles a

@@ -50,6 +50,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 Address = Tuple[str, int]
 
 _MAX_DATAGRAM = 65535
+_RECEIVE_BUFFER = 4 << 20
 _IDLE_WAKE_S = 0.05
 """The proxy thread wakes at least this often to notice stop requests and outage changes."""
 
@@ -306,6 +307,9 @@ class LinkEmulator:
                 self.close()
                 raise
             sock.setblocking(False)
+            # A burst from the bridge must not overflow the kernel buffer before the thread
+            # reads it: that would be loss the emulator neither chose nor counted.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
             self._sockets[direction] = sock
 
     @property
