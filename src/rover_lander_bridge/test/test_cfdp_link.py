@@ -44,7 +44,8 @@ from rover_lander_bridge.transports import UdpTransport
 from spacepackets.cfdp import ChecksumType, ConditionCode, CrcFlag, PduConfig, PduFactory
 from spacepackets.cfdp import TransmissionMode
 from spacepackets.cfdp.pdu import AckPdu, DirectiveType, EofPdu, FileDataPdu, FinishedPdu
-from spacepackets.cfdp.pdu import MetadataParams, MetadataPdu, TransactionStatus
+from spacepackets.cfdp.pdu import MetadataParams, MetadataPdu, NakPdu, TransactionStatus
+from spacepackets.cfdp.pdu.file_data import FileDataParams
 from spacepackets.util import UnsignedByteField
 
 DOWN, UP = Direction.DOWNLINK, Direction.UPLINK
@@ -438,11 +439,49 @@ def test_file_data_beyond_the_announced_size_is_refused(tmp_path):
     params = MetadataParams(closure_requested=True, checksum_type=ChecksumType.CRC_32,
                             file_size=100, source_file_name='x', dest_file_name='a.bin')
     receiver.on_pdu(bytes(MetadataPdu(_pdu_conf(3), params).pack()), 0.0)
-    from spacepackets.cfdp.pdu.file_data import FileDataParams
     bogus = FileDataPdu(_pdu_conf(3), FileDataParams(file_data=b'x' * 10, offset=1 << 30))
     receiver.on_pdu(bytes(bogus.pack()), 0.1)
     assert receiver.counters.out_of_state == 1
     assert (tmp_path / 'down' / 'a.bin.part').stat().st_size == 0
+
+
+def test_inputs_found_by_fuzzing_are_refused_and_counted(tmp_path):
+    """Mutated PDUs (CRC off) that used to escape cfdp-py 0.7.0 or make it run away."""
+    h = Harness(tmp_path)
+    h.sender.enqueue(h.file('a.bin', 3000), 'a.bin')
+    h.sender.poll(0.0)
+    assert len(h.sender.drain()) == 2 + 3 + 1  # Metadata twice, 3 segments, EOF
+    seq = h.sender.progress.transaction_seq
+    # A NAK asking up to 2 GiB: cfdp-py would emit ~2 million empty file-data PDUs.
+    nak = NakPdu(_pdu_conf(seq, crc=False), 0, 1 << 31, [(0, 1 << 31)])
+    h.sender.on_pdu(bytes(nak.pack()), 0.1)
+    assert h.sender.counters.out_of_state == 1 and h.sender.drain() == []
+
+    receiver = h.receiver
+    params = MetadataParams(closure_requested=True, checksum_type=ChecksumType.CRC_32,
+                            file_size=5000, source_file_name='src', dest_file_name='b.bin')
+    bad_name = bytearray(MetadataPdu(_pdu_conf(9, crc=False), params).pack())
+    bad_name[-3:] = b'\xff\xfe\xfd'  # the destination name is no longer UTF-8
+    receiver.on_pdu(bytes(bad_name), 0.0)
+    bad_code = bytearray(EofPdu(file_checksum=bytes(4), file_size=5000,
+                                pdu_conf=_pdu_conf(9, crc=False)).pack())
+    bad_code[_pdu_conf_header_len()] = 0xD0  # condition code 13 does not exist
+    receiver.on_pdu(bytes(bad_code), 0.0)
+    assert receiver.counters.malformed == 2 and not receiver.busy
+
+    # Segments 0-1000 and 3000-4000 leave the gap 1000-3000; 500-1500 straddles it.
+    receiver.on_pdu(bytes(MetadataPdu(_pdu_conf(9, crc=False), params).pack()), 0.0)
+    for offset in (0, 3000, 500):
+        segment = FileDataPdu(_pdu_conf(9, crc=False),
+                              FileDataParams(file_data=bytes(1000), offset=offset))
+        receiver.on_pdu(bytes(segment.pack()), 0.1)
+    assert receiver.counters.out_of_state == 1 and receiver.busy
+
+
+def _pdu_conf_header_len() -> int:
+    """Offset of an EOF's condition-code byte: PDU header plus the directive code."""
+    return len(EofPdu(file_checksum=bytes(4), file_size=0,
+                      pdu_conf=_pdu_conf(1, crc=False)).pack()) - 9
 
 
 # --- Failure handling: silent peers, cancellation, restarts -------------------------------------
