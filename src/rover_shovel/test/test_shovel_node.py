@@ -152,7 +152,7 @@ class Harness:
             Parameter('product_budget_bytes', value=BUDGET),
             # a brisk joint so a whole sequence takes seconds
             Parameter('max_velocity', value=2.0), Parameter('max_acceleration', value=8.0),
-            Parameter('lift_velocity', value=1.0), Parameter('fill_min_samples', value=2),
+            Parameter('lift_velocity', value=0.4), Parameter('fill_min_samples', value=3),
             Parameter('hold_settle', value=0.1), Parameter('fake_current_noise', value=0.0),
         ]
         self.node = ShovelNode(parameter_overrides=overrides)
@@ -207,7 +207,9 @@ def harness(tmp_path_factory):
 def stowed(harness):
     """Every test starts with the shovel stowed and no e-stop."""
     harness.rover.estop = False
-    wait_future(harness.stow.call_async(Trigger.Request()))
+    assert wait_for(lambda: harness.node._controller.estop_reason() is None)
+    response = wait_future(harness.stow.call_async(Trigger.Request()))
+    assert response.success, response.message
     assert wait_for(lambda: harness.rover.states and harness.last_state().pose == 'stowed')
 
 
