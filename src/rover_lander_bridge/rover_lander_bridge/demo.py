@@ -45,12 +45,12 @@ from rover_common.param_spec import ParamValue
 from rover_common.product_store import ProductStore
 from rover_lander_bridge import commands as cmd
 from rover_lander_bridge.cfdp_link import CfdpConfig, FileReceiver
-from rover_lander_bridge.ground import CommandStatus, FileDone, GroundStation
+from rover_lander_bridge.ground import CommandStatus, GroundStation
 from rover_lander_bridge.ground_cli import describe_command, GroundSession, Printer
 from rover_lander_bridge.link_emulator import Direction, LinkEmulator, LinkProfile
 from rover_lander_bridge.params import TABLE
 from rover_lander_bridge.protocol import (CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, HkSet,
-                                          Variant)
+                                          Variant, VerificationSubtype)
 from rover_lander_bridge.runner import BridgeStack
 from rover_lander_bridge.security import ArsnCounter, generate_key_file, load_key, MacEngine
 from rover_lander_bridge.standalone_rover import StandaloneRover
@@ -184,6 +184,11 @@ def _check(status: CommandStatus, what: str, printer: Printer) -> bool:
     return False
 
 
+def _started(status: Optional[CommandStatus]) -> bool:
+    return status is not None and (status.failure is not None or any(
+        r.subtype is VerificationSubtype.START_SUCCESS for r in status.reports))
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -218,47 +223,67 @@ def run_scenario(system: LoopbackSystem, printer: Printer, *, loss: float,
     if not _check(system.run(cmd.ListProducts(True, 10), timeout), 'list products', printer):
         return 1
 
-    printer.line(f'--- bring the evidence home over CFDP ({loss * 100:.0f} % frame loss '
-                 'both ways during the transfers)')
+    printer.line('--- ask for the evidence: thumbnails first, then the package and the full '
+                 'images')
     plan = [cmd.DownlinkProduct(i, Variant.THUMBNAIL) for i in sample.image_ids]
     plan.append(cmd.DownlinkProduct(sample.evidence_id, Variant.FULL))
     plan += [cmd.DownlinkProduct(i, Variant.FULL) for i in sample.image_ids]
+    requests = [system.session.send(command) for command in plan]
+    tracker = system.session.station.tracker
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(
+            _started(tracker.get(r)) for r in requests):
+        system.session.pump(0.1)
+    for command, request_id in zip(plan, requests):
+        status = tracker.get(request_id)
+        if not _started(status) or status.failure is not None:
+            _check(status, describe_command(command), printer)
+            return 1
+    printer.line(f'--- files coming home over CFDP class 2, {loss * 100:.0f} % of the frames '
+                 'lost in both directions')
     system.set_loss(loss)
-    received: List[Tuple[str, int, float, bool]] = []
+    start = time.monotonic()
+    arrivals = {}
     try:
-        for command in plan:
-            start = time.monotonic()
-            request_id = system.session.send(command)
-            files_before = len(system.session.files)
-            deadline = start + timeout
-            while time.monotonic() < deadline:
-                status = system.session.wait(request_id, 0.5)
-                if len(system.session.files) > files_before or status.failure is not None:
-                    break
-            if status.failure is not None or len(system.session.files) == files_before:
-                _check(status, describe_command(command), printer)
-                return 1
-            done: FileDone = system.session.files[-1]
-            system.session.wait(request_id, min(10.0, max(0.0, deadline - time.monotonic())))
-            result = status.result
-            expected = result.sha256.hex() if isinstance(result, DownlinkResult) else None
-            ok = done.delivered and done.path is not None and (
-                expected is None or _sha256(Path(done.path)) == expected)
-            received.append((done.name or '?', done.size or 0, time.monotonic() - start, ok))
+        while time.monotonic() < deadline and len(arrivals) < len(plan):
+            system.session.pump(0.1)
+            for done in system.session.files:
+                arrivals.setdefault(done.name, (done, time.monotonic() - start))
     finally:
         system.set_loss(0.0)
+    system.session.pump(2.0 * system.round_trip + 1.0)
+    statuses = [tracker.get(r) for r in requests]
+    received: List[Tuple[str, int, float, str]] = []
+    for name, (done, seconds) in arrivals.items():
+        product_id = (name or '').split('.', 1)[0]
+        rover_copy = system.products.read(product_id)
+        identical = done.delivered and done.path is not None and \
+            Path(done.path).read_bytes() == rover_copy
+        reported = [s.result for s in statuses if isinstance(s.result, DownlinkResult)
+                    and s.result.product_id == product_id]
+        if reported:
+            check = 'sha256 as reported' if reported[0].sha256.hex() == _sha256(
+                Path(done.path)) else 'sha256 MISMATCH'
+        else:
+            check = 'result report lost, CFDP checksum ok' if done.delivered else 'FAILED'
+        received.append((name, done.size or 0, seconds,
+                         f'{check}; {"identical" if identical else "DIFFERENT"} to the '
+                         f'rover copy'))
+    missing = len(plan) - len(arrivals)
 
     printer.line('--- summary')
-    for name, size, seconds, ok in received:
-        printer.line(f'{name:<48} {size:>9} B {seconds:6.1f} s '
-                     f'{"sha256 verified" if ok else "NOT VERIFIED"}')
+    for name, size, seconds, check in received:
+        printer.line(f'{name:<40} {size:>7} B at {seconds:5.1f} s: {check}')
+    if missing:
+        printer.line(f'{missing} file(s) did not arrive within {timeout:.0f} s')
     snap = system.stack.bridge.snapshot()
     printer.line(f'bridge: {snap.tc_accepted} TCs accepted, {snap.tc_rejected} refused, '
                  f'{snap.tm_sent} TM packets, {snap.bytes_downlinked} B downlinked')
     for direction in Direction:
         c = system.emulator.counters(direction)
         printer.line(f'link {direction.value}: {c.frames_in} frames in, {c.dropped_loss} lost')
-    ok = all(r[3] for r in received)
+    ok = not missing and all('MISMATCH' not in r[3] and 'DIFFERENT' not in r[3]
+                             for r in received)
     printer.line(f'demo {"complete" if ok else "FAILED"} in {time.monotonic() - t0:.0f} s; '
                  f'files in {system.downlink_dir}')
     return 0 if ok else 1
