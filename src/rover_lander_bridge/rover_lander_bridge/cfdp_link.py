@@ -1074,10 +1074,15 @@ class FileReceiver:
             return
         receiving = self._receiving
         if receiving is not None and seq != receiving.seq:
-            # The source runs one transaction at a time: a new one means it gave up the old
-            # one (it restarted), which will never complete.
-            self._abandon(TransferOutcome.ABANDONED, ConditionCode.CANCEL_REQUEST_RECEIVED,
-                          f'superseded by transaction {seq} from the same source')
+            # The source runs one transaction at a time, so it has closed this one: it got
+            # our Finished PDU (only its ACK was lost), or it gave up (it restarted).
+            if receiving.finished is not None:
+                self._handler.reset()
+                self._recorder.take()
+                self._complete()
+            else:
+                self._abandon(TransferOutcome.ABANDONED, ConditionCode.CANCEL_REQUEST_RECEIVED,
+                              f'superseded by transaction {seq} from the same source')
             receiving = None
         if receiving is None:
             if not isinstance(pdu, (MetadataPdu, FileDataPdu, EofPdu)):

@@ -231,6 +231,18 @@ def test_queue_sends_thumbnails_first_then_in_age_order(tmp_path):
     assert h.received('full.jpg').read_bytes() == full.read_bytes()
 
 
+def test_the_next_transfer_closes_a_receiver_whose_finished_ack_was_lost(tmp_path):
+    # The ground waits for the ACK of its Finished PDU, the rover already sends the next file.
+    h = Harness(tmp_path, tap=drop_first(DOWN, 'ACK(Finished)'))
+    first, second = h.file('first.jpg', 8_000, 1), h.file('second.jpg', 8_000, 2)
+    h.sender.enqueue(first, 'first.jpg')
+    h.sender.enqueue(second, 'second.jpg')
+    h.run_transfers(2)
+    assert h.outcomes() == ([OK, OK], [OK, OK])
+    assert [r.dest_name for r in h.receiver_results] == ['first.jpg', 'second.jpg']
+    assert h.received('first.jpg').read_bytes() == first.read_bytes()
+
+
 def test_drain_respects_a_byte_budget(tmp_path):
     h = Harness(tmp_path)
     h.sender.enqueue(h.file('img.jpg', 20_000), 'img.jpg')
@@ -542,7 +554,7 @@ def test_operator_cancel_of_a_queued_and_of_an_active_request(tmp_path):
 
 def test_a_restarted_sender_resends_from_the_start_and_the_stale_transaction_is_dropped(
         tmp_path):
-    h = Harness(tmp_path, downlink=replace(EARTH_MOON, rate_bps=200e3))
+    h = Harness(tmp_path, drain_budget=2500)  # the bridge's budget: 200 kbit/s for files
     source = h.file('img.jpg', 60_000)
     h.sender.enqueue(source, 'img.jpg')
     h.run(lambda: h.receiver.progress is not None
