@@ -20,13 +20,14 @@ same with or without ROS. The ``gazebo`` backend needs the node's topics and is 
 (:class:`rover_shovel.sim_joint.BridgedJointActuator`).
 """
 
-from typing import Mapping
+from typing import Mapping, TYPE_CHECKING
 
-from rover_common.dynamixel_bus import DynamixelBus
 from rover_common.param_spec import ParamValue
 
-from rover_shovel.dynamixel_joint import DynamixelJointActuator
 from rover_shovel.fake_joint import FakeJointActuator, FakeJointParams
+
+if TYPE_CHECKING:
+    from rover_shovel.dynamixel_joint import DynamixelJointActuator
 
 
 def fake_params(values: Mapping[str, ParamValue]) -> FakeJointParams:
@@ -50,12 +51,17 @@ def fake_actuator(values: Mapping[str, ParamValue], *, start_time: float) -> Fak
                              start_time=start_time)
 
 
-def hardware_actuator(values: Mapping[str, ParamValue]) -> DynamixelJointActuator:
+def hardware_actuator(values: Mapping[str, ParamValue]) -> 'DynamixelJointActuator':
     """
     Return the Dynamixel backend, opened and holding its present position.
 
+    dynamixel-sdk and pyserial are imported here, not at module load, so the fake and
+    gazebo backends run on a machine without them.
+
     :raises ActuatorError: the serial port or the servo is not there or not right.
     """
+    from rover_common.dynamixel_bus import DynamixelBus
+    from rover_shovel.dynamixel_joint import DynamixelJointActuator
     bus = DynamixelBus(values['serial_port'], baudrate=values['baud_rate'])
     actuator = DynamixelJointActuator(
         bus, servo_id=values['servo_id'], zero_ticks=values['servo_zero_ticks'],
