@@ -644,12 +644,12 @@ class LanderBridge:
             if transition is LinkTransition.LOST:
                 self._store.requeue_sent_since(self._link.last_contact)
                 self._emit_event(seconds_event(EventId.LINK_LOST,
-                                               self._link.seconds_since_contact(now)), now)
+                                               self._link.silence_at_transition), now)
             elif transition is LinkTransition.SAFED:
                 self._internal_op('safing stop', self._port.stop)
                 self._internal_op('safing shovel hold', self._port.hold_shovel)
                 self._emit_event(seconds_event(EventId.LINK_SAFED,
-                                               self._link.seconds_since_contact(now)), now)
+                                               self._link.silence_at_transition), now)
             elif transition is LinkTransition.RESTORED:
                 self._emit_event(seconds_event(EventId.LINK_RESTORED,
                                                self._link.outage_seconds(now)), now)

@@ -356,7 +356,7 @@ class RosRoverPort:
     def cancel_all(self) -> None:
         """Cancel every goal the bridge started (shutdown: nothing keeps moving for it)."""
         for handle in self._motion_goals.handles() + self._shovel_goals.handles():
-            handle.cancel_goal_async()
+            handle.cancel_goal_async().add_done_callback(_retrieve)
 
     def _cancel_all(self, goals: _Goals, done: Completion) -> None:
         self._work.put(lambda: self._cancel_now(goals, done))
@@ -370,6 +370,11 @@ class RosRoverPort:
         for handle in handles:
             part = joined.part()
             handle.cancel_goal_async().add_done_callback(lambda _f, p=part: p.succeed())
+
+
+def _retrieve(future) -> None:
+    """Take a shutdown-time future's outcome (the node may be gone before the answer)."""
+    future.exception()
 
 
 class _Joined:

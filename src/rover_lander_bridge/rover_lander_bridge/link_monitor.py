@@ -55,6 +55,7 @@ class LinkMonitor:
         self._up = False
         self._lost_at = now
         self._safed = False
+        self._silence = 0.0
 
     def set_timeouts(self, link_timeout: float, safing_timeout: float) -> None:
         """Change both timeouts; ValueError names the rule if they are inconsistent."""
@@ -88,6 +89,11 @@ class LinkMonitor:
             return LinkState.SAFED
         return LinkState.UP if self._up else LinkState.DOWN
 
+    @property
+    def silence_at_transition(self) -> float:
+        """Return how long the ground had been silent when LOST or SAFED was declared (s)."""
+        return self._silence
+
     def seconds_since_contact(self, now: float) -> float:
         """Return the time since the last contact (s)."""
         return max(0.0, now - self._last_contact)
@@ -109,6 +115,9 @@ class LinkMonitor:
         """Apply the timeouts at ``now``; return LOST and/or SAFED as they happen."""
         transitions = []
         silent = now - self._last_contact
+        if (self._up and silent >= self._link_timeout) or \
+                (not self._safed and silent >= self._safing_timeout):
+            self._silence = silent
         if self._up and silent >= self._link_timeout:
             self._up = False
             self._lost_at = self._last_contact + self._link_timeout

@@ -14,8 +14,8 @@
 """
 ROS end to end: ground tool -> link emulator -> lander_bridge node -> the fake rover stack.
 
-``rover.launch.py mode:=fake`` brings up drive, shovel and cameras (its own bridge is off);
-this test starts the lander_bridge node on a test key and an in-process link emulator. The
+The fake stack (the drive, shovel and cameras nodes with their default fake backends) and the
+lander_bridge node on a test key, behind an in-process link emulator. The
 ground tool (the ``rover-ground`` console program, then the same ground session in-process)
 drives the rover 1 m and gets the completion report; a link cut stops the rover and safes it;
 a sample is collected and its evidence images arrive over CFDP.
@@ -35,10 +35,7 @@ rclpy = pytest.importorskip('rclpy', reason='rclpy (ROS 2 Jazzy) is not installe
 launch_testing = pytest.importorskip('launch_testing',
                                      reason='launch_testing (ROS 2 Jazzy) is not installed')
 
-from ament_index_python.packages import get_package_share_directory  # noqa: E402, I100
-from launch import LaunchDescription  # noqa: E402
-from launch.actions import IncludeLaunchDescription  # noqa: E402
-from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+from launch import LaunchDescription  # noqa: E402, I100
 from launch_ros.actions import Node  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
@@ -69,14 +66,15 @@ CFDP = CfdpConfig(ack_timer_s=1.0, nak_timer_s=1.0, inactivity_s=30.0)
 
 @pytest.mark.launch_test
 def generate_test_description():
-    """Launch the fake rover without its bridge, and a bridge on the test key and link."""
+    """Launch the fake drive, shovel and cameras, and a bridge on the test key and link."""
     generate_key_file(KEY)
     EMULATOR.start()
-    rover = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(str(
-            Path(get_package_share_directory('rover_bringup')) / 'launch' / 'rover.launch.py')),
-        launch_arguments={'mode': 'fake', 'use_bridge': 'false',
-                          'product_dir': str(WORKDIR / 'products')}.items())
+    products = str(WORKDIR / 'products')
+    rover = [Node(package='rover_drive', executable='drive_node', name='drive'),
+             Node(package='rover_shovel', executable='shovel_node', name='shovel',
+                  parameters=[{'product_dir': products}]),
+             Node(package='rover_cams', executable='camera_node', name='cameras',
+                  parameters=[{'product_dir': products}])]
     bridge = Node(package='rover_lander_bridge', executable='lander_bridge_node',
                   name='lander_bridge', output='screen', parameters=[{
                       'key_file': str(KEY), 'state_dir': str(WORKDIR / 'bridge'),
@@ -84,9 +82,9 @@ def generate_test_description():
                       'udp_local_host': '127.0.0.1', 'udp_local_port': BRIDGE_PORT,
                       'udp_remote_host': '127.0.0.1',
                       'udp_remote_port': EMULATOR.rover_address[1],
-                      'link_timeout': 2.0, 'safing_timeout': 4.0,
+                      'link_timeout': 4.0, 'safing_timeout': 8.0,
                       'cfdp_ack_timer': 1.0, 'cfdp_nak_timer': 1.0, 'cfdp_inactivity': 30.0}])
-    return LaunchDescription([rover, bridge, launch_testing.actions.ReadyToTest()]), \
+    return LaunchDescription([*rover, bridge, launch_testing.actions.ReadyToTest()]), \
         {'bridge': bridge}
 
 
@@ -97,7 +95,8 @@ def ground_tool(*words: str, timeout: float = 90.0) -> subprocess.CompletedProce
         [sys.executable, '-m', 'rover_lander_bridge.ground_cli', '--key', str(KEY),
          '--state', str(WORKDIR / 'ground.sqlite3'), '--local', f'127.0.0.1:{GROUND_PORT}',
          '--remote', f'{host}:{port}', '--downlink-dir', str(WORKDIR / 'downlink'),
-         '--cfdp-timer', '1.0', '--timeout', str(timeout), '--quiet-hk', *words],
+         '--cfdp-timer', '1.0', '--heartbeat', '0.5', '--timeout', str(timeout),
+         '--quiet-hk', *words],
         capture_output=True, text=True, timeout=timeout + 30.0, env=dict(os.environ))
 
 
@@ -141,6 +140,8 @@ class TestGroundOperatesTheFakeRover(unittest.TestCase):
         return GroundSession(station, transport, heartbeat=0.5)
 
     def test_1_ground_tool_drives_1_m_and_the_completion_report_arrives(self):
+        self.assertTrue(self.spin_until(lambda: self.link_status, 60.0),
+                        'the lander_bridge node never published its link status')
         result = ground_tool('send', 'drive', '1.0', '0.1')
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn('drive 1 m at 0.1 m/s: completed', result.stdout)
@@ -157,7 +158,7 @@ class TestGroundOperatesTheFakeRover(unittest.TestCase):
         try:
             self.assertTrue(self.spin_until(
                 lambda: self.link_status and self.link_status[-1].state ==
-                LinkStatus.STATE_SAFED, 15.0))
+                LinkStatus.STATE_SAFED, 20.0))
             self.assertTrue(self.spin_until(lambda: self.drive_status[-1].stopped, 10.0))
         finally:
             EMULATOR.set_outage(False)

@@ -31,7 +31,8 @@ def test_monitor_declares_loss_then_safing_at_the_configured_times():
     monitor = LinkMonitor(link_timeout=4.0, safing_timeout=20.0, now=100.0)
     assert monitor.contact(101.0) == [LinkTransition.RESTORED]
     assert monitor.update(104.999) == []
-    assert monitor.update(105.0) == [LinkTransition.LOST]
+    assert monitor.update(105.5) == [LinkTransition.LOST]
+    assert monitor.silence_at_transition == 4.5
     assert monitor.update(120.999) == []
     assert monitor.update(121.0) == [LinkTransition.SAFED]
     assert monitor.state is LinkState.SAFED
