@@ -45,7 +45,7 @@ what moves the rover). The ground splits frames with spacepackets' ``parse_space
 
 from dataclasses import dataclass
 import struct
-from typing import List, Sequence, Tuple
+from typing import List, Tuple
 
 from rover_lander_bridge.protocol import APID_CFDP, APID_ROVER, RejectReason, SEQ_COUNT_MODULO
 from rover_lander_bridge.security import MAC_LEN, MacEngine
@@ -153,17 +153,3 @@ def split_downlink(frame: bytes) -> Tuple[List[bytes], int]:
     result = parse_space_packets(bytes(frame), DOWNLINK_PACKET_IDS)
     packets = [bytes(p) for p in result.tm_list]
     return packets, len(frame) - sum(len(p) for p in packets)
-
-
-def build_frames(packets: Sequence[bytes], max_frame_bytes: int) -> List[bytes]:
-    """Pack packets, in order, into frames of at most ``max_frame_bytes`` (one if larger)."""
-    frames: List[bytes] = []
-    current = bytearray()
-    for packet in packets:
-        if current and len(current) + len(packet) > max_frame_bytes:
-            frames.append(bytes(current))
-            current = bytearray()
-        current += packet
-    if current:
-        frames.append(bytes(current))
-    return frames

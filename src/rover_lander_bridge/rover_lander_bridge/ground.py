@@ -32,6 +32,7 @@ import hashlib
 from typing import Deque, Dict, List, Optional, Set, Tuple, Union
 
 from rover_lander_bridge import commands as cmd
+from rover_lander_bridge.cfdp_link import TransferOutcome
 from rover_lander_bridge.framing import (apid_of, cfdp_pdu_of, protect, split_downlink,
                                          wrap_cfdp)
 from rover_lander_bridge.protocol import (AckFlag, APID_CFDP, APID_ROVER, cds_to_utc,
@@ -333,7 +334,7 @@ class GroundStation:
                 items.append(FileProgress(progress.dest_name, progress.transferred_bytes,
                                           progress.total_bytes))
         for result in self._receiver.pop_results():
-            delivered = result.outcome.value == 'delivered'
+            delivered = result.outcome is TransferOutcome.DELIVERED
             items.append(FileDone(result.dest_name, delivered,
                                   str(result.path) if result.path is not None else None,
                                   result.size, result.reason))

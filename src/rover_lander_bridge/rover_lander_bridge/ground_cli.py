@@ -501,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--timeout', type=float, default=300.0,
                         help='seconds to wait for a command to complete (300)')
     parser.add_argument('--heartbeat', type=float, default=2.0,
-                        help='seconds between heartbeat pings while waiting (0: none)')
+                        help='seconds between heartbeat pings while waiting (0: none); keep '
+                             'it well below the link_timeout of the rover (10 s)')
     parser.add_argument('--cfdp-timer', type=float, default=5.0,
                         help='CFDP ACK/NAK timer, s (above the round trip)')
     parser.add_argument('--quiet-hk', action='store_true', help='do not print housekeeping')

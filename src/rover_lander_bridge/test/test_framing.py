@@ -15,7 +15,7 @@
 """Uplink frames are checked before anything reads them; downlink frames split cleanly."""
 
 import pytest
-from rover_lander_bridge.framing import (apid_of, build_frames, cfdp_pdu_of, FrameError,
+from rover_lander_bridge.framing import (apid_of, cfdp_pdu_of, FrameError,
                                          MIN_UPLINK_FRAME, open_uplink, protect,
                                          split_downlink, wrap_cfdp)
 from rover_lander_bridge.protocol import APID_CFDP, APID_ROVER, RejectReason
@@ -94,9 +94,7 @@ def test_downlink_frames_split_back_into_packets_skipping_garbage():
     tm = [bytes(PusTm(service=3, message_subtype=25, apid=APID_ROVER, seq_count=i,
                       timestamp=bytes(7), source_data=bytes(i * 10)).pack()) for i in range(5)]
     cfdp = wrap_cfdp(b'\x01' * 200, packet_type=PacketType.TM, seq_count=1)
-    frames = build_frames(tm + [cfdp], 256)
-    assert all(len(f) <= 256 for f in frames)
-    packets = [p for f in frames for p in split_downlink(f)[0]]
-    assert packets == tm + [cfdp]
+    packets, garbage = split_downlink(b''.join(tm + [cfdp]))
+    assert packets == tm + [cfdp] and garbage == 0
     packets, garbage = split_downlink(b'\xff\xff\xff' + tm[1] + tm[2][:9])
     assert packets == [tm[1]] and garbage == 12
