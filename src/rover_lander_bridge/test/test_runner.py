@@ -1,0 +1,143 @@
+# Copyright 2026 The Rover Software Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The bridge loop: batches what arrived, ticks, sends; a dead transport never stops safing."""
+
+from collections import deque
+import os
+
+from conftest import FakePort
+import pytest
+from rover_lander_bridge import commands as cmd
+from rover_lander_bridge.demo import free_udp_port
+from rover_lander_bridge.ground import GroundStation, Verification
+from rover_lander_bridge.params import TABLE
+from rover_lander_bridge.protocol import LinkState, VerificationSubtype as V
+from rover_lander_bridge.runner import BridgeStack
+from rover_lander_bridge.security import ArsnCounter, KeyFileError, load_key, MacEngine
+from rover_lander_bridge.transports import LinkDown, Transport, UdpTransport
+
+
+class MemoryTransport(Transport):
+    """Frames in a queue; ``broken`` makes every call fail like a vanished serial port."""
+
+    def __init__(self) -> None:
+        super().__init__(65000)
+        self.inbox = deque()
+        self.sent = []
+        self.broken = False
+
+    def _send(self, frame: bytes) -> None:
+        if self.broken:
+            raise LinkDown('port gone')
+        self.sent.append(frame)
+
+    def _receive(self, timeout: float):
+        if self.broken:
+            raise LinkDown('port gone')
+        return self.inbox.popleft() if self.inbox else None
+
+    def _close(self) -> None:
+        pass
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def values(tmp_path, **extra):
+    return TABLE.validated(dict({
+        'key_file': str(tmp_path / 'uplink.key'), 'state_dir': str(tmp_path / 'state'),
+        'product_dir': str(tmp_path / 'products'), 'create_key_if_missing': True,
+        'link_timeout': 2.0, 'safing_timeout': 5.0}, **extra))
+
+
+@pytest.fixture
+def loop(tmp_path):
+    clock, transport, port = Clock(), MemoryTransport(), FakePort()
+    stack = BridgeStack(values(tmp_path), port, transport=transport, clock=clock)
+    ground = GroundStation(mac=MacEngine({1: load_key(tmp_path / 'uplink.key')}), spi=1,
+                           counter=ArsnCounter(tmp_path / 'ground.sqlite3', 1))
+    yield stack, clock, transport, port, ground
+    stack.close()
+
+
+def test_a_missing_key_is_created_private_only_when_asked(tmp_path, loop):
+    assert oct(os.stat(tmp_path / 'uplink.key').st_mode & 0o777) == '0o600'
+    with pytest.raises(KeyFileError, match='keygen'):
+        BridgeStack(values(tmp_path / 'other', create_key_if_missing=False), FakePort(),
+                    transport=MemoryTransport())
+
+
+def test_received_frames_are_handled_in_one_batch_and_reports_sent(loop):
+    stack, clock, transport, port, ground = loop
+    requests = []
+    for distance in (0.5, 1.0, 1.5):
+        frame, request_id = ground.command(cmd.Drive(distance, 0.05), 0.0)
+        transport.inbox.append(frame)
+        requests.append(request_id)
+    stack.runner.step(0.0)
+    assert [args for _, args in port.calls] == [(0.5, 0.05), (1.0, 0.05), (1.5, 0.05)]
+    items = [i for frame in transport.sent for i in ground.handle_frame(frame, 0.0)]
+    accepted = {i.request_id for i in items if isinstance(i, Verification)
+                and i.subtype is V.ACCEPTANCE_SUCCESS}
+    assert accepted == set(requests)
+
+
+def test_a_dead_transport_does_not_stop_the_safing(loop):
+    stack, clock, transport, port, ground = loop
+    frame, _ = ground.command(cmd.Drive(1.0, 0.05), 0.0)
+    transport.inbox.append(frame)
+    stack.runner.step(0.0)
+    transport.broken = True
+    for _ in range(60):
+        clock.now += 0.1
+        stack.runner.step(0.0)
+    assert stack.bridge.snapshot().state is LinkState.SAFED
+    assert port.names() == ['drive_distance', 'stop', 'hold_shovel']
+    assert stack.runner.transport_errors > 0 and 'port gone' in stack.runner.last_error
+
+
+def test_the_loop_thread_serves_a_real_udp_link(tmp_path):
+    bridge_port, ground_port = free_udp_port(), free_udp_port()
+    port = FakePort()
+    stack = BridgeStack(values(tmp_path, udp_local_host='127.0.0.1',
+                               udp_local_port=bridge_port, udp_remote_port=ground_port),
+                        port).start()
+    ground = GroundStation(mac=MacEngine({1: load_key(tmp_path / 'uplink.key')}), spi=1,
+                           counter=ArsnCounter(tmp_path / 'ground.sqlite3', 1))
+    link = UdpTransport(('127.0.0.1', ground_port), ('127.0.0.1', bridge_port))
+    try:
+        frame, request_id = ground.command(cmd.Ping(), 0.0)
+        link.send(frame)
+        subtypes = []
+        for _ in range(40):
+            received = link.receive(0.05)
+            if received is not None:
+                subtypes += [i.subtype for i in ground.handle_frame(received, 0.0)
+                             if isinstance(i, Verification) and i.request_id == request_id]
+            if V.COMPLETION_SUCCESS in subtypes:
+                break
+        assert subtypes == [V.ACCEPTANCE_SUCCESS, V.START_SUCCESS, V.COMPLETION_SUCCESS]
+        assert stack.runner.running
+    finally:
+        link.close()
+        stack.close()
+    assert not stack.runner.running
