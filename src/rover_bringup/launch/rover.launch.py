@@ -76,9 +76,9 @@ def generate_launch_description() -> LaunchDescription:
                                           '(captures, evidence), shared by cameras, shovel '
                                           'and lander bridge.'),
         DeclareLaunchArgument('params_file',
-                              default_value=PathJoinSubstitution([
-                                  FindPackageShare('rover_bringup'), 'config',
-                                  [mode, '.yaml']]),
+                              default_value=[PathJoinSubstitution([
+                                  FindPackageShare('rover_bringup'), 'config', mode]),
+                                  '.yaml'],
                               description='Parameter file of the nodes; defaults to '
                                           'config/<mode>.yaml of rover_bringup.'),
         DeclareLaunchArgument('log_level', default_value='info',
