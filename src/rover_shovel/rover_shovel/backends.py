@@ -38,9 +38,11 @@ def fake_params(values: Mapping[str, ParamValue]) -> FakeJointParams:
         sample_lever_arm=values['sample_lever_arm'],
         empty_friction_current=values['empty_lift_friction_current'],
         empty_gravity_current=values['empty_lift_gravity_current'],
+        empty_horizontal_angle=values['empty_horizontal_angle'],
         ground_angle=values['fake_ground_angle'],
-        soil_stiffness=values['fake_soil_stiffness'],
-        spill_angle=0.5 * (values['pose_dump'] + values['pose_hold']),
+        soil_stiffness=values['fake_soil_stiffness'], spill_angle=values['spill_angle'],
+        # The scoop fills once it has arrived at the dig pose (the dig depth).
+        bite_angle=values['pose_dig'] - values['arrival_tolerance'],
         sample_mass=values['fake_sample_mass'], current_noise=values['fake_current_noise'],
         seed=values['fake_seed'])
 

@@ -16,8 +16,13 @@
 The shovel's parameter table (one source for ROS and the standalone rover) and its config.
 
 Angles are joint angles of ``shovel_joint`` in rad: 0 is stowed against the back panel,
-positive lowers the shovel towards the ground (docs/interfaces.md). The named poses and the
-joint limits follow ``rover_description``'s URDF (lower 0.0, upper 2.0 rad).
+positive lowers the shovel towards the ground (docs/interfaces.md). The named poses, the joint
+limits and the geometry constants follow ``rover_description``'s URDF: limits 0.0 .. 2.0 rad;
+the scoop is open at the far end of its arm, so its mouth faces (-sin q, 0, cos q) in
+base_link: up when stowed, backwards at pi/2, down beyond (where a sample spills out); the rim
+meets flat ground near 1.75 rad and is 3 cm deep at 2.0 rad. So ``hold`` keeps the mouth well
+up, ``dump`` tips it down past ``spill_angle`` without reaching the dig depth, and ``dig`` puts
+the rim in the regolith (test_description_geometry.py checks all of it against the URDF).
 """
 
 from dataclasses import dataclass, fields
@@ -68,14 +73,20 @@ SPECS = (
               -math.pi, math.pi),
     ParamSpec('pose_travel', 0.2, 'Named pose travel: clear of the panel, safe to drive', 'rad',
               -math.pi, math.pi),
-    ParamSpec('pose_ready', 1.2, 'Named pose ready: just above the ground, before digging',
-              'rad', -math.pi, math.pi),
-    ParamSpec('pose_dig', 1.85, 'Named pose dig: blade in the regolith', 'rad',
+    ParamSpec('pose_ready', 1.2, 'Named pose ready: scoop just above the ground, before '
+              'digging', 'rad', -math.pi, math.pi),
+    ParamSpec('pose_dig', 1.95, 'Named pose dig: rim about 2.5 cm deep in the regolith, mouth '
+              'leading backwards (the rim meets flat ground near 1.75 rad)', 'rad',
               -math.pi, math.pi),
-    ParamSpec('pose_hold', 1.0, 'Named pose hold: scoop level with the sample in it, in view '
-              'of the cameras', 'rad', -math.pi, math.pi),
-    ParamSpec('pose_dump', 0.55, 'Named pose dump: scoop tipped so the sample falls out', 'rad',
+    ParamSpec('pose_hold', 0.8, 'Named pose hold: scoop raised, mouth about 45 degrees up so '
+              'the sample stays in, in view of the cameras', 'rad', -math.pi, math.pi),
+    ParamSpec('pose_dump', 1.8, 'Named pose dump: mouth tipped down past spill_angle so the '
+              'sample falls out, shallower than pose_dig so it does not scoop again', 'rad',
               -math.pi, math.pi),
+    ParamSpec('spill_angle', 1.65, "Scoop geometry: beyond this angle the scoop's mouth faces "
+              'down (level at pi/2) and the sample falls out; pose_hold must be below it and '
+              'pose_dump beyond it (the fake backend spills its sample here)', 'rad',
+              -math.pi, math.pi, read_only=True),
     ParamSpec('drive_allowed_max_angle', 0.35, 'Stowed/travel range: the drive is ALLOWED '
               'while the angle and the target are at most this', 'rad', -math.pi, math.pi),
     # Fault detection.
@@ -126,18 +137,24 @@ SPECS = (
     _timeout_spec(Phase.SAFING, 20.0, 'stop the rover, move to the safe pose'),
     # Fill estimate (see rover_shovel.fill).
     ParamSpec('gravity', 1.62, 'Gravity at the surface (Moon 1.62)', 'm/s^2', 0.1, 30.0),
-    ParamSpec('horizontal_angle', 1.5708, 'Joint angle at which the scoop lever arm is '
-              'horizontal (gravity torque largest)', 'rad', -math.pi, math.pi),
+    ParamSpec('horizontal_angle', 0.95, 'Joint angle at which the line from the joint axis '
+              'to the regolith centroid is horizontal (its gravity torque largest); the '
+              'sample lies in the corner of the back wall and the bottom of the scoop',
+              'rad', -math.pi, math.pi),
     ParamSpec('torque_constant', 1.78, 'Motor torque per ampere at the joint (k_t, incl. '
               'gearing)', 'N*m/A', 0.01, 100.0),
     ParamSpec('torque_constant_rel_sigma', 0.05, 'Relative 1-sigma uncertainty of '
               'torque_constant', '', 0.0, 1.0),
-    ParamSpec('sample_lever_arm', 0.15, 'Distance from the joint axis to the centroid of the '
+    ParamSpec('sample_lever_arm', 0.11, 'Distance from the joint axis to the centroid of the '
               'regolith in the scoop', 'm', 0.01, 1.0),
     ParamSpec('empty_lift_friction_current', 0.05, 'Lift current of the empty shovel due to '
               'friction (ground calibration)', 'A', 0.0, 5.0),
     ParamSpec('empty_lift_gravity_current', 0.035, 'Lift current of the empty shovel due to '
-              'its own weight with the arm horizontal (ground calibration)', 'A', 0.0, 5.0),
+              'its own weight with its centre of mass level with the joint axis (ground '
+              'calibration)', 'A', 0.0, 5.0),
+    ParamSpec('empty_horizontal_angle', 1.23, "Joint angle at which the empty shovel's centre "
+              'of mass is level with the joint axis (ground calibration, with '
+              'empty_lift_gravity_current)', 'rad', -math.pi, math.pi),
     ParamSpec('baseline_current_sigma', 0.005, '1-sigma uncertainty of the empty-shovel '
               'baseline (friction drift with temperature)', 'A', 0.0, 1.0),
     ParamSpec('fill_min_cos', 0.5, 'Only lift samples with cos(angle - horizontal_angle) at '
@@ -169,8 +186,9 @@ SPECS = (
               0, 2**31 - 1, read_only=True),
     ParamSpec('fake_sample_mass', 0.15, 'Mean regolith mass the fake scoop picks up', 'kg',
               0.0, 2.0, read_only=True),
-    ParamSpec('fake_ground_angle', 1.6, 'Joint angle at which the fake blade touches the '
-              'regolith', 'rad', -math.pi, math.pi, read_only=True),
+    ParamSpec('fake_ground_angle', 1.75, 'Joint angle at which the fake blade touches the '
+              'regolith (flat ground in rover_description)', 'rad', -math.pi, math.pi,
+              read_only=True),
     ParamSpec('fake_soil_stiffness', 1.0, 'Torque per rad of fake penetration into the '
               'regolith', 'N*m/rad', 0.0, 100.0, read_only=True),
     ParamSpec('fake_current_noise', 0.003, '1-sigma noise of the fake current', 'A', 0.0, 1.0,
@@ -191,6 +209,13 @@ def _cross_check(v: Mapping[str, ParamValue]) -> Optional[str]:
         return 'pose_stowed and pose_travel must be within drive_allowed_max_angle'
     if not v['pose_dig'] > max(allowed, v['pose_ready'], v['pose_hold']):
         return 'pose_dig must be lower (larger) than pose_ready, pose_hold and the travel range'
+    spill = v['spill_angle']
+    if not v['pose_hold'] < spill < v['pose_dump']:
+        return (f'pose_hold ({v["pose_hold"]}) must keep the mouth up, below spill_angle '
+                f'({spill}), and pose_dump ({v["pose_dump"]}) must tip it down, beyond it')
+    if not v['pose_dump'] < v['pose_dig'] - v['arrival_tolerance']:
+        return ('pose_dump must be shallower than pose_dig (by more than arrival_tolerance): '
+                'dumping at dig depth would scoop again')
     if v['lift_velocity'] > v['max_velocity']:
         return 'lift_velocity must not exceed max_velocity'
     if v['overcurrent_limit'] <= v['stall_current']:
@@ -261,6 +286,7 @@ class ShovelConfig:
     sample_lever_arm: float
     empty_lift_friction_current: float
     empty_lift_gravity_current: float
+    empty_horizontal_angle: float
     baseline_current_sigma: float
     fill_min_cos: float
     fill_min_samples: int

@@ -83,6 +83,7 @@ def fill_model(config: ShovelConfig) -> FillModel:
         lever_arm=config.sample_lever_arm, horizontal_angle=config.horizontal_angle,
         empty_friction_current=config.empty_lift_friction_current,
         empty_gravity_current=config.empty_lift_gravity_current,
+        empty_horizontal_angle=config.empty_horizontal_angle,
         baseline_current_sigma=config.baseline_current_sigma, min_cos=config.fill_min_cos,
         min_samples=config.fill_min_samples)
 

@@ -18,9 +18,13 @@ The ``fake`` backend: an in-process shovel joint with a servo, gravity, friction
 The servo follows its position command with a first-order lag and a speed limit. Its
 current is the physics the fill estimator inverts (``rover_shovel.fill``): gravity on the
 empty shovel and on the regolith in it, friction against the motion, plus the soil's
-resistance once the blade is beyond the ground-contact angle. The scoop picks up its sample
-(the mean mass with a seeded 10 % spread) when it leaves the soil after biting into it, and
-loses it when tipped above the spill angle. Deterministic for a seed. Test hooks inject a jam
+resistance once the blade is beyond the ground-contact angle. The scoop is open at the far
+end of its arm (rover_description), so its mouth faces up stowed and down beyond pi/2: it
+fills only when the blade has reached the bite angle (the dig depth, in the regolith), and the
+load counts as a sample (the mean mass with a seeded 10 % spread) once the lift brings the
+mouth back above the spill angle; beyond the spill angle (the mouth tipped down) whatever is
+in the scoop falls out. So a dump empties it, the hold pose keeps it, and a dump shallower
+than the dig depth does not scoop again. Deterministic for a seed. Test hooks inject a jam
 (a rock), failed reads, a bad angle sensor and a device error.
 """
 
@@ -36,8 +40,6 @@ SUBSTEP = 0.005
 #: Longest stretch of time one read or command integrates (s); a clock jump (sim time
 #: starting) is not replayed step by step.
 MAX_CATCH_UP = 1.0
-#: Penetration beyond the ground-contact angle at which the scoop has bitten (rad).
-BITE_DEPTH = 0.05
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,18 @@ class FakeJointParams:
 
     torque_constant: float = 1.78
     gravity: float = 1.62
-    horizontal_angle: float = 1.5708
-    sample_lever_arm: float = 0.15
+    horizontal_angle: float = 0.95
+    sample_lever_arm: float = 0.11
     empty_friction_current: float = 0.05
     empty_gravity_current: float = 0.035
-    ground_angle: float = 1.6
+    empty_horizontal_angle: float = 1.23
+    #: The rim meets flat ground here (rad).
+    ground_angle: float = 1.75
     soil_stiffness: float = 1.0
-    spill_angle: float = 0.775
+    #: Beyond this angle the mouth faces down and the sample falls out (rad).
+    spill_angle: float = 1.65
+    #: The blade must reach this angle (the dig depth) for the scoop to fill (rad).
+    bite_angle: float = 1.92
     sample_mass: float = 0.15
     current_noise: float = 0.003
     servo_time_constant: float = 0.05
@@ -183,18 +190,19 @@ class FakeJointActuator:
 
     def _update_load(self) -> None:
         p = self._p
-        if self._angle > p.ground_angle + BITE_DEPTH:
+        if self._angle >= p.bite_angle and self._angle > p.ground_angle:
             self._bitten = True
-        elif self._angle < p.ground_angle and self._bitten:
+        if self._angle > p.spill_angle:
+            self._load_kg = 0.0
+        elif self._bitten:
             self._bitten = False
             self._load_kg = max(0.0, p.sample_mass * (1.0 + 0.1 * self._rng.gauss(0.0, 1.0)))
-        if self._angle < p.spill_angle:
-            self._load_kg = 0.0
 
     def _current(self) -> float:
         p = self._p
         c = math.cos(self._angle - p.horizontal_angle)
-        gravity = -(p.empty_gravity_current * c
+        c_empty = math.cos(self._angle - p.empty_horizontal_angle)
+        gravity = -(p.empty_gravity_current * c_empty
                     + self._load_kg * p.gravity * p.sample_lever_arm * c / p.torque_constant)
         moving = abs(self._velocity) > 1e-3
         friction = math.copysign(p.empty_friction_current, self._velocity) if moving else 0.0

@@ -19,16 +19,21 @@ Model. While the shovel lifts at a steady speed (no acceleration), the motor tor
 gravity on the shovel and its load plus friction::
 
     tau = k_t * i_lift
-    i_lift(theta) = i_friction + i_empty_gravity * c + m * g * L * c / k_t
-    c = cos(theta - theta_h)
+    i_lift(theta) = i_friction + i_empty_gravity * c_e + m * g * L * c / k_t
+    c = cos(theta - theta_h),  c_e = cos(theta - theta_e)
 
 ``i_lift = -current`` (lifting drives the joint negative, so a lifting current is negative),
-``k_t`` the torque constant at the joint, ``theta_h`` the joint angle at which the lever arm
-is horizontal, ``g`` lunar gravity, ``L`` the lever arm to the regolith centroid, and
-``i_friction`` / ``i_empty_gravity`` the empty-shovel baseline measured on the ground by
-lifting the empty shovel the same way. Each steady sample gives::
+``k_t`` the torque constant at the joint, ``g`` lunar gravity, ``L`` the lever arm from the
+joint axis to the regolith centroid and ``theta_h`` the joint angle at which that lever is
+horizontal; ``i_friction``, ``i_empty_gravity`` and ``theta_e`` (where the empty shovel's
+centre of mass is level with the axis) the empty-shovel baseline measured on the ground by
+lifting the empty shovel the same way. The two angles differ: the scoop is open at the far
+end of its arm (rover_description), and while the mouth faces up-and-back during the lift
+the regolith settles in the corner of the back wall and the bottom, behind the arm's line
+(about 0.11 m at 0.95 rad), while the empty shovel's centre of mass is nearer that line
+(1.23 rad). Each steady sample gives::
 
-    m_k = k_t * (i_lift_k - i_friction - i_empty_gravity * c_k) / (g * L * c_k)
+    m_k = k_t * (i_lift_k - i_friction - i_empty_gravity * c_e_k) / (g * L * c_k)
 
 and the estimate is their mean. Its 1-sigma combines the scatter of the samples (standard
 error), the torque-constant uncertainty (relative) and the baseline uncertainty (friction
@@ -42,8 +47,8 @@ blade is still in it, and short lever arms are excluded. Regolith spilling durin
 lift, a centroid far from ``L``, cohesion holding the scoop to the ground, or a friction
 change since calibration bias
 the estimate; a negative estimate is reported as it is (within its sigma of zero it means
-"empty"). With the defaults (k_t 1.78 N*m/A, L 0.15 m, baseline sigma 5 mA) the baseline
-term alone is about 0.04 kg: the estimate tells "about 0.15 kg" from "empty", not grams.
+"empty"). With the defaults (k_t 1.78 N*m/A, L 0.11 m, baseline sigma 5 mA) the baseline
+term alone is about 0.05 kg: the estimate tells "about 0.15 kg" from "empty", not grams.
 """
 
 from dataclasses import dataclass
@@ -62,6 +67,7 @@ class FillModel:
     horizontal_angle: float
     empty_friction_current: float
     empty_gravity_current: float
+    empty_horizontal_angle: float
     baseline_current_sigma: float
     min_cos: float
     min_samples: int
@@ -111,7 +117,8 @@ class FillEstimator:
         if not steady or c < m.min_cos or not math.isfinite(current):
             return False
         lift_current = -current
-        baseline = m.empty_friction_current + m.empty_gravity_current * c
+        baseline = (m.empty_friction_current
+                    + m.empty_gravity_current * math.cos(angle - m.empty_horizontal_angle))
         self._masses.append(m.torque_constant * (lift_current - baseline)
                             / (m.gravity * m.lever_arm * c))
         self._cosines.append(c)

@@ -30,8 +30,9 @@ Phases (``Phase``, the CollectSample.Feedback PHASE_ constants)::
   (-x): the shovel is at the back and scoops as the rover backs into the soil.
 * LIFT moves slowly to ``hold`` and feeds the fill estimator with steady-speed samples.
 * CAPTURE photographs the scoop, checks the images are in the store and writes the evidence
-  package; then HOLD settles in ``hold`` (the sample is kept), or DUMP tips it out and STOW
-  stows the empty shovel.
+  package; then HOLD settles in ``hold`` (mouth up: the sample is kept), or DUMP lowers the
+  scoop to ``dump``, where its mouth faces down past ``spill_angle``, dwells there while the
+  regolith falls out, and STOW stows the empty shovel.
 * SAFING stops the creep (the rover must report stopped) and cancels a capture. After a
   fault or an e-stop, or when the preconditions were not met, the joint is held where it
   is; otherwise it goes to ``stowed``, or stays in ``hold`` when a sample is in the scoop.

@@ -14,6 +14,7 @@
 
 """The fake joint model and the Gazebo-bridged joint (both ROS-free)."""
 
+from dataclasses import fields
 import math
 import time
 
@@ -55,24 +56,49 @@ def test_current_rises_in_the_regolith():
     assert below - above == pytest.approx(expected, rel=0.2)
 
 
-def test_the_scoop_loads_when_it_leaves_the_soil_and_spills_when_tipped():
+def dig(joint, t, params=QUIET):
+    """Bite to the dig depth and lift back to the hold pose; return the time."""
+    t = settle(joint, params.bite_angle + 0.03, t)
+    assert joint.load_kg == 0.0  # in the soil: nothing is a sample yet
+    return settle(joint, 0.8, t)
+
+
+def test_the_scoop_fills_at_dig_depth_and_keeps_the_sample_mouth_up():
     joint = FakeJointActuator(QUIET)
-    t = settle(joint, 1.85, 0.0)
-    assert joint.load_kg == 0.0
-    t = settle(joint, 1.0, t)
+    t = dig(joint, 0.0)
     assert joint.load_kg == pytest.approx(QUIET.sample_mass, rel=0.5)
     held = joint.read(t).current
-    empty_hold = -QUIET.empty_gravity_current * math.cos(1.0 - QUIET.horizontal_angle)
+    empty_hold = -QUIET.empty_gravity_current * math.cos(0.8 - QUIET.empty_horizontal_angle)
     assert held < empty_hold  # more current against gravity with the sample in
-    settle(joint, 0.5, t)
+    # Mouth up (stowed, travel, ready) or level: the sample stays in.
+    for angle in (0.0, 0.2, 1.2, QUIET.spill_angle - 0.05, 0.8):
+        t = settle(joint, angle, t)
+        assert joint.load_kg > 0.0, angle
+
+
+def test_the_mouth_tipped_down_past_the_spill_angle_empties_the_scoop():
+    joint = FakeJointActuator(QUIET)
+    t = dig(joint, 0.0)
+    t = settle(joint, QUIET.spill_angle + 0.05, t)
+    assert joint.load_kg == 0.0
+    settle(joint, 0.0, t)  # back up to stowed: nothing is picked up on the way
+    assert joint.load_kg == 0.0
+
+
+@pytest.mark.parametrize('depth', [1.6, 1.8, 1.88])
+def test_no_sample_without_reaching_the_dig_depth(depth):
+    # Above the ground, or the rim only just in it (a dump): the scoop does not fill.
+    joint = FakeJointActuator(QUIET)
+    t = settle(joint, depth, 0.0)
+    settle(joint, 0.8, t)
     assert joint.load_kg == 0.0
 
 
 def test_the_fake_is_deterministic_for_a_seed():
     def trace(seed):
-        joint = FakeJointActuator(FakeJointParams(seed=seed))
-        t = settle(joint, 1.85, 0.0)
-        settle(joint, 1.0, t)
+        params = FakeJointParams(seed=seed)
+        joint = FakeJointActuator(params)
+        t = dig(joint, 0.0, params)
         return joint.load_kg, joint.read(t + 2.0).current
     assert trace(7) == trace(7)
     assert trace(7) != trace(8)
@@ -105,9 +131,19 @@ def test_fake_backend_built_from_the_parameters():
     values = PARAMS.validated({'fake_sample_mass': 0.3, 'fake_seed': 9})
     params = fake_params(values)
     assert params.sample_mass == 0.3 and params.seed == 9
-    assert values['pose_dump'] < params.spill_angle < values['pose_hold']
+    assert values['pose_hold'] < params.spill_angle < values['pose_dump']
+    assert values['pose_dump'] < params.bite_angle <= values['pose_dig']
+    assert params.empty_horizontal_angle == values['empty_horizontal_angle']
     joint = fake_actuator(values, start_time=5.0)
     assert joint.read(5.0).angle == values['pose_stowed']
+
+
+def test_the_fake_joint_defaults_are_the_parameter_defaults():
+    # Test rigs build FakeJointParams() directly: it must be the shovel the node builds.
+    from_table = fake_params(PARAMS.defaults())
+    for field in fields(FakeJointParams):
+        assert getattr(FakeJointParams(), field.name) == pytest.approx(
+            getattr(from_table, field.name)), field.name
 
 
 def test_bridged_joint_reads_fresh_states_and_publishes_commands():

@@ -44,6 +44,10 @@ def test_every_timed_phase_has_a_timeout_and_done_has_none():
     ({'lower_limit': 1.0, 'upper_limit': 0.5}, 'lower_limit'),
     ({'pose_travel': 0.5}, 'pose_travel'),
     ({'pose_dig': 0.9}, 'pose_dig'),
+    ({'pose_dump': 0.55}, 'pose_dump .* must tip it down'),       # mouth still up
+    ({'pose_hold': 1.7}, 'pose_hold .* must keep the mouth up'),    # mouth down: spills
+    ({'spill_angle': 0.7}, 'spill_angle'),
+    ({'pose_dump': 1.94}, 'dumping at dig depth would scoop again'),
     ({'lift_velocity': 1.0}, 'lift_velocity'),
     ({'stall_current': 0.7}, 'overcurrent_limit'),
     ({'dig_distance': 0.5}, 'dig_distance'),

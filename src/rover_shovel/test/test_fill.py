@@ -30,7 +30,8 @@ def lift_current(angle: float, mass: float) -> float:
     """Signed motor current of a steady lift with ``mass`` kg in the scoop (model forward)."""
     m = MODEL
     c = math.cos(angle - m.horizontal_angle)
-    lift = (m.empty_friction_current + m.empty_gravity_current * c
+    c_empty = math.cos(angle - m.empty_horizontal_angle)
+    lift = (m.empty_friction_current + m.empty_gravity_current * c_empty
             + mass * m.gravity * m.lever_arm * c / m.torque_constant)
     return -lift
 

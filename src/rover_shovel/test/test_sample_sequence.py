@@ -130,16 +130,39 @@ def test_evidence_survives_a_reboot(tmp_path):
 
 def test_dump_after_dumps_and_stows(tmp_path):
     rig = make_rig(tmp_path)
-    result, phases, _ = run_sample(rig, SampleRequest(dig_distance=0.05, dump_after=True))
+    load_at = {}
+    result, phases, _ = run_sample(
+        rig, SampleRequest(dig_distance=0.05, dump_after=True),
+        on_phase=lambda phase, job: load_at.setdefault(phase, rig.joint.load_kg))
     assert result.error == SampleError.NONE, result.message
     assert phases[:-1] == DUMP_PATH
     assert result.evidence_product_id
+    # photographed with the sample in; the dump tips it out before the shovel stows
+    assert load_at[Phase.CAPTURE] > 0.1 and load_at[Phase.DUMP] > 0.1
+    assert load_at[Phase.STOW] == 0.0
     assert rig.joint.load_kg == 0.0
     assert rig.joint.angle == pytest.approx(0.0, abs=0.03)
     rig.step()
     assert rig.ctl.status.drive_permission == DrivePermission.ALLOWED
     assert rig.ctl.status.activity == Activity.IDLE
     assert rig.drive.starts == [(-0.05, 0.02)]
+
+
+def test_hold_and_the_travel_poses_keep_the_sample_and_dump_empties_the_scoop(tmp_path):
+    # The scoop's mouth faces up stowed and in hold, down in dump (rover_description).
+    rig = make_rig(tmp_path)
+    result, _, _ = run_sample(rig)
+    assert result.error == SampleError.NONE, result.message
+    sample = rig.joint.load_kg
+    assert sample > 0.1
+    for pose in ('stowed', 'travel', 'ready', 'hold'):
+        assert rig.run_job(rig.ctl.move_to(pose)).error == MoveError.NONE
+        assert rig.joint.load_kg == sample, pose
+    assert rig.run_job(rig.ctl.move_to('dump')).error == MoveError.NONE
+    assert math.cos(rig.joint.angle) < -0.1  # the mouth, (-sin q, 0, cos q), faces down
+    assert rig.joint.load_kg == 0.0
+    assert rig.run_job(rig.ctl.move_to('stowed')).error == MoveError.NONE
+    assert rig.joint.load_kg == 0.0
 
 
 def test_progress_rises_monotonically_to_one(tmp_path):
