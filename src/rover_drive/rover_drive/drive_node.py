@@ -47,6 +47,7 @@ from rover_drive.drive_controller import CommandVerdict, DriveController, DriveS
     FaultClearError
 from rover_drive.odometry import OdometryEstimate, yaw_to_quaternion
 from rover_drive.parameters import DRIVE_PARAMETERS
+from rover_drive.stop_signals import StopSignals
 from rover_interfaces.action import DriveDistance, Turn
 from rover_interfaces.msg import DriveStatus as DriveStatusMsg, ShovelState
 from rover_interfaces.srv import EStop
@@ -57,6 +58,8 @@ from tf2_ros import TransformBroadcaster
 
 #: How often the publishers on cmd_vel are checked for the wrong message type (s).
 TYPE_CHECK_PERIOD = 2.0
+#: The e-stop reason latched by :meth:`DriveNode.stop_motion`.
+SHUTDOWN_REASON = 'drive shutting down'
 TWIST_TYPES = {True: 'geometry_msgs/msg/TwistStamped', False: 'geometry_msgs/msg/Twist'}
 
 
@@ -139,7 +142,6 @@ class DriveNode(RoverNode):
         self._safety_group = MutuallyExclusiveCallbackGroup()
         self._io_group = MutuallyExclusiveCallbackGroup()
         self._action_group = ReentrantCallbackGroup()
-        self._shutting_down = threading.Event()
         self._warned_types = set()
         self._last_status_key = None
         self._last_status_time = -1.0
@@ -360,10 +362,6 @@ class DriveNode(RoverNode):
             progress = self._controller.move_progress(move_id)
             if progress.done:
                 break
-            if self._shutting_down.is_set():
-                self._controller.cancel_move(move_id, now=self._now())
-                goal_handle.abort()
-                return self._result(action, progress, MoveError.CANCELED, 'drive shut down')
             if goal_handle.is_cancel_requested:
                 self._controller.cancel_move(move_id, now=self._now())
                 progress = self._controller.move_progress(move_id)
@@ -399,44 +397,72 @@ class DriveNode(RoverNode):
 
     # ---- shutdown -------------------------------------------------------------------------
     def stop_motion(self) -> None:
-        """End running goals and command zero to the wheels (never raises)."""
-        self._shutting_down.set()
-        self._controller.cancel_move(now=self._now())
+        """
+        Stop the wheels now and keep them stopped (never raises).
+
+        Latches the e-stop ('drive shutting down'): the running goal ends (aborted), held
+        commands are dropped, and a control tick still in flight commands zero, not the last
+        cmd_vel again.
+        """
+        self._controller.engage_estop(SHUTDOWN_REASON, now=self._now())
         self._controller.stop()
 
     def destroy_node(self) -> None:
         """Stop the wheels, release the backend, then destroy the ROS entities."""
-        self._shutting_down.set()
+        self.stop_motion()
         self._controller.close()
         for server in self._actions:
             server.destroy()
         super().destroy_node()
 
 
+def _spin(executor: MultiThreadedExecutor, stop: StopSignals, failures: list) -> None:
+    """Spin until the executor is shut down; a context shut down elsewhere also stops."""
+    try:
+        executor.spin()
+    except ExternalShutdownException:
+        pass
+    except BaseException as exc:  # re-raised by main() after the wheels are stopped
+        failures.append(exc)
+    finally:
+        stop.request_stop()
+
+
 def main(args=None) -> None:
     """
     Run the drive node; whatever ends it, the wheels are commanded to zero.
 
-    rclpy's own SIGINT handler is off: it would shut the context down before ``finally``
-    runs, and the zero command to the Gazebo wheels (a ROS message) could not be sent. Ctrl-C
-    arrives as KeyboardInterrupt instead, with the context still valid.
+    SIGINT and SIGTERM only set an event (see :mod:`rover_drive.stop_signals` for why not
+    rclpy's handler or KeyboardInterrupt); the main thread waits on it while the executor
+    spins in a thread, so the stop starts at once and the Gazebo wheels' zero (a ROS message)
+    goes out while the context is still valid. Exit code 0 after a signal.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = StopSignals().install()
     node = None
     executor = MultiThreadedExecutor(num_threads=6)
+    failures = []
+    spinner = threading.Thread(target=_spin, args=(executor, stop, failures),
+                               name='drive_executor', daemon=True)
     try:
         node = DriveNode()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spinner.start()
+        stop.wait()
     finally:
         if node is not None:
             node.stop_motion()
-        executor.shutdown(timeout_sec=2.0)
+            if stop.received is not None:
+                node.get_logger().info(f'{stop.received.name}: wheels stopped, shutting down')
+        stop.restore(default_action=True)
+        executor.shutdown(timeout_sec=1.0)
+        if spinner.is_alive():
+            spinner.join(timeout=1.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    if failures:
+        raise failures[0]
 
 
 if __name__ == '__main__':

@@ -1,0 +1,100 @@
+# Copyright 2026 The Rover Software Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+SIGINT and SIGTERM as a stop request the main thread waits for, not as an exception.
+
+Why not Python's default (KeyboardInterrupt) or rclpy's handler:
+
+* rclpy's handler shuts the context down before ``finally`` runs, so a zero wheel command
+  that is a ROS message (the Gazebo backend) could no longer be sent;
+* Python installs its KeyboardInterrupt handler only when SIGINT is at its default at start.
+  A process started from a non-interactive shell's background job (a script that runs
+  ``ros2 launch ... &``) inherits SIGINT *ignored*: Ctrl-C forwarded by ``ros2 launch`` then
+  does nothing, and the rover kept driving until the SIGTERM/SIGKILL escalation;
+* SIGTERM's default action ends the process at once, skipping every ``finally``;
+* KeyboardInterrupt is raised wherever the main thread happens to be, inside executor
+  internals included.
+
+:class:`StopSignals` installs its own handlers for both signals (whatever was inherited),
+which only record the signal and set an event. The main thread waits on that event while the
+executor spins in another thread; a signal interrupts the wait at once. After the wheels are
+stopped, ``restore(default_action=True)`` puts back the default actions, so a second Ctrl-C
+or SIGTERM ends a teardown that hangs.
+"""
+
+import signal
+import threading
+from typing import Dict, Optional
+
+#: The signals that ask a node to stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignals:
+    """
+    Turn SIGINT/SIGTERM into a stop request; install from the main thread only.
+
+    :param poll_interval: longest wait between checks (s), a bound for the rare case where
+        the kernel hands the signal to a thread other than the waiting main thread.
+    """
+
+    def __init__(self, poll_interval: float = 0.1) -> None:
+        if poll_interval <= 0.0:
+            raise ValueError(f'poll_interval must be > 0 s, got {poll_interval}')
+        self._poll_interval = poll_interval
+        self._event = threading.Event()
+        self._received: Optional[signal.Signals] = None
+        self._previous: Dict[signal.Signals, object] = {}
+
+    @property
+    def received(self) -> Optional[signal.Signals]:
+        """Return the first stop signal received, None if the stop had another cause."""
+        return self._received
+
+    @property
+    def stop_requested(self) -> bool:
+        """Return whether a signal or :meth:`request_stop` asked for the stop."""
+        return self._event.is_set()
+
+    def install(self) -> 'StopSignals':
+        """Install the handlers (replacing inherited ignored/default dispositions)."""
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def restore(self, *, default_action: bool = False) -> None:
+        """
+        Put back the handlers found at :meth:`install`, or with ``default_action`` SIG_DFL.
+
+        A node uses ``default_action`` once its wheels are stopped, so that a second signal
+        ends the process at once even where SIGINT had been inherited ignored.
+        """
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if default_action else previous)
+        self._previous.clear()
+
+    def request_stop(self) -> None:
+        """Ask for the stop without a signal (the executor thread ended on its own)."""
+        self._event.set()
+
+    def wait(self) -> None:
+        """Block until a stop is requested."""
+        while not self._event.wait(self._poll_interval):
+            pass
+
+    def _on_signal(self, signum: int, frame) -> None:
+        if self._received is None:
+            self._received = signal.Signals(signum)
+        self._event.set()

@@ -1,0 +1,88 @@
+# Copyright 2026 The Rover Software Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""SIGINT/SIGTERM as a stop request: handlers installed over any inherited disposition."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from rover_drive.stop_signals import STOP_SIGNALS, StopSignals
+
+
+@pytest.fixture
+def saved_handlers():
+    """Give the test process its SIGINT/SIGTERM handlers back whatever a test did."""
+    saved = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    yield saved
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize('signum', STOP_SIGNALS)
+def test_signal_requests_the_stop_and_is_remembered(saved_handlers, signum):
+    stop = StopSignals().install()
+    assert not stop.stop_requested and stop.received is None
+    os.kill(os.getpid(), signum)
+    assert stop.stop_requested
+    assert stop.received == signum
+    os.kill(os.getpid(), signal.SIGTERM if signum == signal.SIGINT else signal.SIGINT)
+    assert stop.received == signum, 'the first signal is the one reported'
+
+
+def test_inherited_ignored_sigint_is_overridden(saved_handlers):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = StopSignals().install()
+    os.kill(os.getpid(), signal.SIGINT)
+    assert stop.received == signal.SIGINT
+
+
+def test_wait_returns_at_once_on_a_signal_sent_while_waiting(saved_handlers):
+    stop = StopSignals(poll_interval=10.0).install()
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    started = time.monotonic()
+    stop.wait()
+    timer.join()
+    assert stop.received == signal.SIGTERM
+    assert time.monotonic() - started < 5.0, 'the signal did not interrupt the wait'
+
+
+def test_request_stop_from_another_thread_ends_the_wait(saved_handlers):
+    stop = StopSignals(poll_interval=0.05).install()
+    threading.Timer(0.05, stop.request_stop).start()
+    stop.wait()
+    assert stop.stop_requested and stop.received is None
+
+
+def test_restore_puts_back_the_previous_handlers_or_the_default_action(saved_handlers):
+    def previous(signum, frame):
+        """Stand for a handler that was there before."""
+
+    signal.signal(signal.SIGTERM, previous)
+    stop = StopSignals().install()
+    assert signal.getsignal(signal.SIGTERM) != previous
+    stop.restore()
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert signal.getsignal(signal.SIGINT) is saved_handlers[signal.SIGINT]
+    stop = StopSignals().install()
+    stop.restore(default_action=True)
+    assert all(signal.getsignal(s) == signal.SIG_DFL for s in STOP_SIGNALS)
+
+
+def test_poll_interval_must_be_positive():
+    with pytest.raises(ValueError, match='poll_interval'):
+        StopSignals(poll_interval=0.0)
