@@ -21,7 +21,13 @@ a probe node in one process under a multi-threaded executor, and prints:
 - latency from publishing a ``TwistStamped`` on ``cmd_vel`` to receiving the first non-zero
   ``std_msgs/Float64`` on ``sim/front_left_wheel_joint/cmd_vel`` (p50/p99/max), against a bare
   rclpy publisher -> subscriber pair (``std_msgs/Float64``) timed in the same run; the
-  drive's figure includes the wait for its next control tick (up to one period, 50 ms);
+  drive's figure includes the wait for its next control tick (up to one period, 50 ms). Each
+  command is sent at a random phase of the control period (uniform over one period after
+  the previous stop is seen), otherwise every send lands just after a tick and the figure
+  is always one full period;
+- of that, the part spent after the control tick that applied the command (tick start ->
+  wheel command received), and how many ticks started between send and wheel command (1:
+  the next tick applied it; 2 only when the send falls just before a tick);
 - the control loop's period jitter at the default 20 Hz (p50/p99/max of |period - 50 ms|).
 
 Where rclpy is missing it prints why and exits 0.
@@ -31,6 +37,8 @@ Where rclpy is missing it prints why and exits 0.
 """
 
 import argparse
+import bisect
+import random
 import statistics
 import sys
 import threading
@@ -132,7 +140,8 @@ def main() -> None:
     spinner.start()
     try:
         time.sleep(1.0)  # discovery
-        bare, drive_latency = [], []
+        bare, drive_latency, after_tick, ticks_waited = [], [], [], []
+        phase = random.Random(1)
         for _ in range(args.trials):
             probe.echo_event.clear()
             sent = time.perf_counter()
@@ -143,10 +152,15 @@ def main() -> None:
             deadline = time.perf_counter() + 2.0
             while probe.wheel_value != 0.0 and time.perf_counter() < deadline:
                 time.sleep(0.01)
+            time.sleep(phase.uniform(0.0, PERIOD))  # no phase lock with the control timer
             probe.wheel_event.clear()
             sent = probe.send(0.1)
             if probe.wheel_event.wait(1.0):
                 drive_latency.append(probe.wheel_time - sent)
+                ticks = list(drive.ticks)
+                applied = bisect.bisect(ticks, probe.wheel_time) - 1
+                after_tick.append(probe.wheel_time - ticks[applied])
+                ticks_waited.append(applied + 1 - bisect.bisect(ticks, sent))
             time.sleep(0.05)
         drive.ticks.clear()
         time.sleep(args.seconds)
@@ -155,6 +169,11 @@ def main() -> None:
         print('drive node on rclpy (same process, MultiThreadedExecutor)')
         print(fmt('bare Float64 pub -> sub', bare))
         print(fmt('cmd_vel -> wheel command', drive_latency))
+        print(fmt('  of it: tick start -> wheel cmd', after_tick))
+        if ticks_waited:
+            counts = {n: ticks_waited.count(n) for n in sorted(set(ticks_waited))}
+            print(f'  ticks started between send and wheel command: {counts} (1: the next '
+                  f'tick applied it; 2: it arrived just after a tick had started)')
         if bare and drive_latency:
             print(f'  ratio of medians drive / bare      '
                   f'{statistics.median(drive_latency) / statistics.median(bare):7.1f} x '
