@@ -219,20 +219,36 @@ class SyncBlock:
     alert: bool
 
 
+class _PortWithMargin(dynamixel_sdk.PortHandler):
+    """The SDK's port, with a margin on every packet timeout (the SDK's is a fixed formula)."""
+
+    def __init__(self, port_name: str, margin_s: float) -> None:
+        super().__init__(port_name)
+        self._margin_ms = margin_s * 1000.0
+
+    def setPacketTimeout(self, packet_length: int) -> None:  # noqa: N802 (SDK name)
+        """Start the packet timer with the SDK's timeout plus the margin."""
+        super().setPacketTimeout(packet_length)
+        self.packet_timeout += self._margin_ms
+
+
 class DynamixelBus:
     """
     One Protocol 2.0 serial bus.
 
     :param port_name: serial device, e.g. ``/dev/ttyUSB0`` or a pty slave in tests.
     :param baudrate: one of the rates the SDK supports (1 Mbps is the X-series default).
+    :param timeout_margin: seconds added to the SDK's packet timeout (about 34 ms for a
+        short packet at 1 Mbps), for adapters with a slow USB latency timer or a loaded host.
     :param retries: extra attempts of an acknowledged transaction (ping, read, write,
         reboot: all idempotent) after a timeout or checksum error; sync reads and writes are
         never retried, their callers decide what a missed cycle means.
     """
 
-    def __init__(self, port_name: str, *, baudrate: int = 1_000_000, retries: int = 2) -> None:
+    def __init__(self, port_name: str, *, baudrate: int = 1_000_000, retries: int = 2,
+                 timeout_margin: float = 0.0) -> None:
         self._retries = retries
-        self._port = dynamixel_sdk.PortHandler(port_name)
+        self._port = _PortWithMargin(port_name, timeout_margin)
         self._packets = dynamixel_sdk.PacketHandler(2.0)
         self._baudrate = baudrate
         self._lock = threading.Lock()
