@@ -144,6 +144,28 @@ class MoveProgress:
     message: str
 
 
+class GoalOutcome(enum.Enum):
+    """The one terminal state an action goal ends in (the goal handle's method name)."""
+
+    SUCCEED = 'succeed'
+    CANCELED = 'canceled'
+    ABORT = 'abort'
+
+
+def goal_outcome(error: MoveError, cancel_requested: bool) -> GoalOutcome:
+    """
+    Return how a finished move ends its goal.
+
+    Canceled only when the client asked for it; a move canceled for any other reason (a
+    shutdown, a preemption) is an abort, as the action protocol expects.
+    """
+    if error == MoveError.NONE:
+        return GoalOutcome.SUCCEED
+    if error == MoveError.CANCELED and cancel_requested:
+        return GoalOutcome.CANCELED
+    return GoalOutcome.ABORT
+
+
 class BoundedMove:
     """
     One drive-distance or turn move, stepped with the odometry pose.

@@ -25,7 +25,6 @@ commands zero to the wheels in its ``finally``.
 Topics, services, actions and parameters are listed in docs/interfaces.md (``drive``).
 """
 
-import threading
 import time
 from typing import Optional
 
@@ -42,12 +41,15 @@ from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode
 from rover_drive.arbitration import Source
 from rover_drive.backends.factory import create_backend
 from rover_drive.backends.gazebo import GazeboWheels, WHEEL_JOINTS
-from rover_drive.bounded_moves import GoalRejected, InvalidGoal, MoveError, MoveProgress
+from rover_drive.bounded_moves import goal_outcome, GoalRejected, InvalidGoal, MoveError, \
+    MoveProgress
+from rover_drive.cmd_vel_types import PublisherInfo, TWIST_TYPES, TwistTypeMonitor
 from rover_drive.drive_controller import CommandVerdict, DriveController, DriveStatus, \
     FaultClearError
 from rover_drive.odometry import OdometryEstimate, yaw_to_quaternion
 from rover_drive.parameters import DRIVE_PARAMETERS
-from rover_drive.stop_signals import StopSignals
+from rover_drive.status_throttle import StatusThrottle
+from rover_drive.stop_signals import BackgroundSpin, StopSignals
 from rover_interfaces.action import DriveDistance, Turn
 from rover_interfaces.msg import DriveStatus as DriveStatusMsg, ShovelState
 from rover_interfaces.srv import EStop
@@ -60,7 +62,6 @@ from tf2_ros import TransformBroadcaster
 TYPE_CHECK_PERIOD = 2.0
 #: The e-stop reason latched by :meth:`DriveNode.stop_motion`.
 SHUTDOWN_REASON = 'drive shutting down'
-TWIST_TYPES = {True: 'geometry_msgs/msg/TwistStamped', False: 'geometry_msgs/msg/Twist'}
 
 
 def seconds_to_msg(seconds: float) -> TimeMsg:
@@ -142,9 +143,8 @@ class DriveNode(RoverNode):
         self._safety_group = MutuallyExclusiveCallbackGroup()
         self._io_group = MutuallyExclusiveCallbackGroup()
         self._action_group = ReentrantCallbackGroup()
-        self._warned_types = set()
-        self._last_status_key = None
-        self._last_status_time = -1.0
+        self._twist_types = TwistTypeMonitor(self._stamped)
+        self._status_throttle = StatusThrottle()
 
         self._odom_pub = self.create_publisher(Odometry, 'odom', COMMAND_QOS)
         self._joint_pub = self.create_publisher(JointState, 'joint_states', 10)
@@ -292,32 +292,18 @@ class DriveNode(RoverNode):
         self._publish_status(status, now)
 
     def _publish_status(self, status: DriveStatus, now: float) -> None:
-        key = (status.mode, status.active_source, status.interlock, status.estop_latched,
-               status.fault_latched, status.fault_reason, status.stopped)
-        due = now - self._last_status_time >= 1.0 / self.params['status_rate']
-        if key != self._last_status_key or due or now < self._last_status_time:
+        if self._status_throttle.due(status, now, self.params['status_rate']):
             self._status_pub.publish(status_to_msg(status))
-            self._last_status_key = key
-            self._last_status_time = now
 
     def _publish_diagnostics(self) -> None:
         self.publish_health(self._controller.health(self._now()))
 
     def _check_publisher_types(self) -> None:
-        expected = TWIST_TYPES[self._stamped]
         for sub in self._cmd_subs:
-            topic = sub.topic_name
-            for info in self.get_publishers_info_by_topic(topic):
-                key = (topic, info.node_namespace, info.node_name, info.topic_type)
-                if info.topic_type != expected and key not in self._warned_types:
-                    self._warned_types.add(key)
-                    self.get_logger().error(
-                        f'!!! {info.node_namespace.rstrip("/")}/{info.node_name} publishes '
-                        f'{info.topic_type} on {topic}, but this drive subscribes '
-                        f'{expected}: those commands are IGNORED and the rover will not '
-                        f'move. Make the publisher send {expected} (teleop_twist_keyboard: '
-                        f'--ros-args -p stamped:={str(self._stamped).lower()}) or start the '
-                        f'drive with cmd_vel_stamped:={str(not self._stamped).lower()}. !!!')
+            publishers = [PublisherInfo(i.node_namespace, i.node_name, i.topic_type)
+                          for i in self.get_publishers_info_by_topic(sub.topic_name)]
+            for message in self._twist_types.check(sub.topic_name, publishers):
+                self.get_logger().error(message)
 
     # ---- actions --------------------------------------------------------------------------
     def _check_drive_distance(self, goal: DriveDistance.Goal) -> GoalResponse:
@@ -358,26 +344,19 @@ class DriveNode(RoverNode):
             goal_handle.abort()
             return self._result(action, None, exc.error_code, exc.reason)
         period = 1.0 / self.params['control_rate']
-        while True:
-            progress = self._controller.move_progress(move_id)
-            if progress.done:
-                break
+        progress = self._controller.move_progress(move_id)
+        while not progress.done:
             if goal_handle.is_cancel_requested:
                 self._controller.cancel_move(move_id, now=self._now())
-                progress = self._controller.move_progress(move_id)
-                goal_handle.canceled()
-                return self._result(action, progress, MoveError.CANCELED, progress.message)
-            feedback = action.Feedback()
-            self._fill_achieved(action, feedback, progress.achieved)
-            feedback.progress = float(progress.progress)
-            goal_handle.publish_feedback(feedback)
-            time.sleep(period)
-        if progress.error == MoveError.NONE:
-            goal_handle.succeed()
-        elif progress.error == MoveError.CANCELED and goal_handle.is_cancel_requested:
-            goal_handle.canceled()
-        else:
-            goal_handle.abort()
+            else:
+                feedback = action.Feedback()
+                self._fill_achieved(action, feedback, progress.achieved)
+                feedback.progress = float(progress.progress)
+                goal_handle.publish_feedback(feedback)
+                time.sleep(period)
+            progress = self._controller.move_progress(move_id)
+        # exactly one of succeed()/canceled()/abort()
+        getattr(goal_handle, goal_outcome(progress.error, goal_handle.is_cancel_requested).value)()
         return self._result(action, progress, progress.error, progress.message)
 
     @staticmethod
@@ -416,18 +395,6 @@ class DriveNode(RoverNode):
         super().destroy_node()
 
 
-def _spin(executor: MultiThreadedExecutor, stop: StopSignals, failures: list) -> None:
-    """Spin until the executor is shut down; a context shut down elsewhere also stops."""
-    try:
-        executor.spin()
-    except ExternalShutdownException:
-        pass
-    except BaseException as exc:  # re-raised by main() after the wheels are stopped
-        failures.append(exc)
-    finally:
-        stop.request_stop()
-
-
 def main(args=None) -> None:
     """
     Run the drive node; whatever ends it, the wheels are commanded to zero.
@@ -441,9 +408,7 @@ def main(args=None) -> None:
     stop = StopSignals().install()
     node = None
     executor = MultiThreadedExecutor(num_threads=6)
-    failures = []
-    spinner = threading.Thread(target=_spin, args=(executor, stop, failures),
-                               name='drive_executor', daemon=True)
+    spinner = BackgroundSpin(executor.spin, stop, expected=(ExternalShutdownException,))
     try:
         node = DriveNode()
         executor.add_node(node)
@@ -456,13 +421,12 @@ def main(args=None) -> None:
                 node.get_logger().info(f'{stop.received.name}: wheels stopped, shutting down')
         stop.restore(default_action=True)
         executor.shutdown(timeout_sec=1.0)
-        if spinner.is_alive():
-            spinner.join(timeout=1.0)
+        failure = spinner.join(timeout=1.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    if failures:
-        raise failures[0]
+    if failure is not None:
+        raise failure  # a callback's exception: exit non-zero, after the wheels are stopped
 
 
 if __name__ == '__main__':

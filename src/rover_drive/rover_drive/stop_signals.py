@@ -29,14 +29,15 @@ Why not Python's default (KeyboardInterrupt) or rclpy's handler:
 
 :class:`StopSignals` installs its own handlers for both signals (whatever was inherited),
 which only record the signal and set an event. The main thread waits on that event while the
-executor spins in another thread; a signal interrupts the wait at once. After the wheels are
+executor spins in another thread (:class:`BackgroundSpin`); a signal interrupts the wait at
+once. After the wheels are
 stopped, ``restore(default_action=True)`` puts back the default actions, so a second Ctrl-C
 or SIGTERM ends a teardown that hangs.
 """
 
 import signal
 import threading
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 #: The signals that ask a node to stop.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -98,3 +99,42 @@ class StopSignals:
         if self._received is None:
             self._received = signal.Signals(signum)
         self._event.set()
+
+
+class BackgroundSpin:
+    """
+    Run ``spin`` in a daemon thread; when it returns or fails, request the stop.
+
+    :param spin: blocks until the work is over (an executor's ``spin``).
+    :param stop: the stop request the main thread waits on.
+    :param expected: exceptions that are a normal end (a context shut down elsewhere).
+    """
+
+    def __init__(self, spin: Callable[[], None], stop: StopSignals, *,
+                 expected: Tuple[type, ...] = ()) -> None:
+        self._spin = spin
+        self._stop = stop
+        self._expected = expected
+        self._failure: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name='background_spin',
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Start spinning."""
+        self._thread.start()
+
+    def join(self, timeout: float) -> Optional[BaseException]:
+        """Wait up to ``timeout`` s for the end; return the failure for the caller to raise."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        return self._failure
+
+    def _run(self) -> None:
+        try:
+            self._spin()
+        except self._expected:
+            pass
+        except BaseException as exc:  # handed to the main thread by join()
+            self._failure = exc
+        finally:
+            self._stop.request_stop()

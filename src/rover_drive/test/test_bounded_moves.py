@@ -19,7 +19,8 @@ import math
 from conftest import Rig
 import pytest
 from rover_drive.arbitration import Source
-from rover_drive.bounded_moves import InvalidGoal, MoveError, MoveRefused
+from rover_drive.bounded_moves import goal_outcome, GoalOutcome, InvalidGoal, MoveError, \
+    MoveRefused
 from rover_drive.drive_controller import Mode
 from rover_drive.interlock import DrivePermission
 
@@ -151,3 +152,26 @@ def test_creep_only_slows_a_move_to_creep_speed():
 def test_unknown_move_id(rig):
     with pytest.raises(KeyError):
         rig.controller.move_progress(99)
+
+
+@pytest.mark.parametrize('error,cancel_requested,outcome', [
+    (MoveError.NONE, False, GoalOutcome.SUCCEED),
+    (MoveError.NONE, True, GoalOutcome.SUCCEED),
+    (MoveError.CANCELED, True, GoalOutcome.CANCELED),
+    (MoveError.CANCELED, False, GoalOutcome.ABORT),
+    (MoveError.PREEMPTED, True, GoalOutcome.ABORT),
+    (MoveError.ESTOP, False, GoalOutcome.ABORT),
+    (MoveError.TIMEOUT, False, GoalOutcome.ABORT)])
+def test_goal_outcome_is_canceled_only_when_the_client_asked(error, cancel_requested, outcome):
+    assert goal_outcome(error, cancel_requested) == outcome
+
+
+def test_shutdown_estop_ends_a_running_move_as_an_abort(rig):
+    move_id = rig.controller.start_drive_distance(1.0, 0.1, now=rig.now)
+    rig.step(10)
+    rig.controller.engage_estop('drive shutting down', now=rig.now)
+    progress = rig.controller.move_progress(move_id)
+    assert progress.done and progress.error == MoveError.ESTOP
+    assert goal_outcome(progress.error, cancel_requested=False) == GoalOutcome.ABORT
+    rig.step(3)
+    assert rig.controller.status.wheel_velocity_command == (0.0,) * 4

@@ -234,4 +234,5 @@ def test_wrong_cmd_vel_type_is_reported(harness):
     assert wrong is not None
     assert wait_for(lambda: harness.drive.count_publishers('cmd_vel') >= 2, 3.0)
     harness.drive._check_publisher_types()
-    assert any(key[3] == 'geometry_msgs/msg/Twist' for key in harness.drive._warned_types)
+    assert any(info.topic_type == 'geometry_msgs/msg/Twist'
+               for _, info in harness.drive._twist_types.reported)

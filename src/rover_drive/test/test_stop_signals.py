@@ -20,7 +20,7 @@ import threading
 import time
 
 import pytest
-from rover_drive.stop_signals import STOP_SIGNALS, StopSignals
+from rover_drive.stop_signals import BackgroundSpin, STOP_SIGNALS, StopSignals
 
 
 @pytest.fixture
@@ -86,3 +86,50 @@ def test_restore_puts_back_the_previous_handlers_or_the_default_action(saved_han
 def test_poll_interval_must_be_positive():
     with pytest.raises(ValueError, match='poll_interval'):
         StopSignals(poll_interval=0.0)
+
+
+class SpinFailed(Exception):
+    """A failure inside the spin."""
+
+
+class ShutDownElsewhere(Exception):
+    """Stands for rclpy's ExternalShutdownException."""
+
+
+def test_background_spin_end_requests_the_stop_and_hands_over_its_failure():
+    stop = StopSignals(poll_interval=0.05)
+
+    def failing_spin():
+        raise SpinFailed('callback raised')
+
+    spin = BackgroundSpin(failing_spin, stop, expected=(ShutDownElsewhere,))
+    spin.start()
+    stop.wait()
+    failure = spin.join(timeout=1.0)
+    assert isinstance(failure, SpinFailed)
+    assert stop.received is None
+
+
+def test_background_spin_expected_end_is_no_failure():
+    stop = StopSignals(poll_interval=0.05)
+
+    def shut_down_elsewhere():
+        raise ShutDownElsewhere()
+
+    spin = BackgroundSpin(shut_down_elsewhere, stop, expected=(ShutDownElsewhere,))
+    spin.start()
+    stop.wait()
+    assert spin.join(timeout=1.0) is None
+
+
+def test_background_spin_keeps_spinning_until_released_and_join_of_unstarted_is_safe():
+    stop = StopSignals(poll_interval=0.05)
+    release = threading.Event()
+    spin = BackgroundSpin(release.wait, stop)
+    assert spin.join(timeout=0.1) is None  # never started: nothing to wait for
+    spin.start()
+    time.sleep(0.1)
+    assert not stop.stop_requested
+    release.set()
+    stop.wait()
+    assert spin.join(timeout=1.0) is None
