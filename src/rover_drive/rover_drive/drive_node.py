@@ -39,6 +39,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode
 from rover_drive.arbitration import Source
+from rover_drive.backends.base import WheelFeedback
 from rover_drive.backends.factory import create_backend
 from rover_drive.backends.gazebo import GazeboWheels, WHEEL_JOINTS
 from rover_drive.bounded_moves import goal_outcome, GoalRejected, InvalidGoal, MoveError, \
@@ -131,6 +132,18 @@ def odometry_to_transform(estimate: OdometryEstimate, odom_frame: str,
     tf.transform.rotation.x, tf.transform.rotation.y = q[0], q[1]
     tf.transform.rotation.z, tf.transform.rotation.w = q[2], q[3]
     return tf
+
+
+def wheel_feedback_to_msg(feedback: WheelFeedback, stamp: float) -> JointState:
+    """Convert measured wheel state into sensor_msgs/JointState (effort = current, A)."""
+    msg = JointState()
+    msg.header.stamp = seconds_to_msg(stamp)
+    msg.name = list(WHEEL_JOINTS)
+    msg.position = [float(v) for v in feedback.positions]
+    msg.velocity = [float(v) for v in feedback.velocities]
+    if feedback.currents is not None:
+        msg.effort = [float(v) for v in feedback.currents]
+    return msg
 
 
 class DriveNode(RoverNode):
@@ -281,14 +294,7 @@ class DriveNode(RoverNode):
                                                          p['base_frame']))
         feedback = self._controller.wheel_feedback
         if feedback is not None:
-            joints = JointState()
-            joints.header.stamp = seconds_to_msg(now)
-            joints.name = list(WHEEL_JOINTS)
-            joints.position = [float(v) for v in feedback.positions]
-            joints.velocity = [float(v) for v in feedback.velocities]
-            if feedback.currents is not None:
-                joints.effort = [float(v) for v in feedback.currents]
-            self._joint_pub.publish(joints)
+            self._joint_pub.publish(wheel_feedback_to_msg(feedback, now))
         self._publish_status(status, now)
 
     def _publish_status(self, status: DriveStatus, now: float) -> None:
