@@ -40,11 +40,8 @@ from ament_index_python.packages import get_package_share_directory
 from builtin_interfaces.msg import Time
 from nav_msgs.msg import Odometry
 import numpy as np
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.logging import get_logger
 from rclpy.qos import qos_profile_sensor_data
 from rover_cams.calibration import Calibration, CalibrationError, load_calibration
 from rover_cams.encoding import encode_frame, EncodeError
@@ -56,7 +53,7 @@ from rover_cams.pushed_source import PushedSource
 from rover_cams.rig import CameraRig, ExposureMode, InvalidCaptureRequest
 from rover_cams.video_source import VideoSource
 from rover_common.product_store import Product, ProductStore, StoreError
-from rover_common.rover_node import COMMAND_QOS, RoverNode
+from rover_common.rover_node import COMMAND_QOS, RoverNode, run_until_stopped
 from rover_interfaces.action import CaptureImage
 from rover_interfaces.msg import Product as ProductMsg
 from rover_interfaces.srv import ListProducts
@@ -230,7 +227,7 @@ class CamerasNode(RoverNode):
         """Return the CameraRig behind the node."""
         return self._rig
 
-    def shutdown(self) -> None:
+    def release(self) -> None:
         """Release the cameras and close the product store."""
         self._rig.close()
         self._store.close()
@@ -488,24 +485,9 @@ class CamerasNode(RoverNode):
 
 
 def main(args=None) -> None:
-    """Run the cameras node under a multi-threaded executor."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CamerasNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (CalibrationError, StoreError) as err:
-        get_logger('cameras').fatal(f'cannot start: {err}')
-        raise SystemExit(1) from err
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """Run the cameras node; whatever ends it, the devices are released and the store closed."""
+    run_until_stopped(CamerasNode, name='cameras', args=args,
+                      startup_errors=(CalibrationError, StoreError))
 
 
 if __name__ == '__main__':

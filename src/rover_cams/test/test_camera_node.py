@@ -110,7 +110,7 @@ class Harness:
         self.executor.shutdown()
         self.thread.join(timeout=5.0)
         self.capture.destroy()
-        self.node.shutdown()
+        self.node.release()
         self.node.destroy_node()
         self.client.destroy_node()
 

@@ -19,19 +19,28 @@ It declares each :class:`~rover_common.param_spec.ParamSpec` with a descriptor (
 read-only), validates proposed values in the on-set callback with the same pure checks the
 core tests use, commits in the post-set callback, and publishes ROS-free health reports on
 ``/diagnostics``. Subclasses read ``self.params`` and override ``on_parameters_changed``.
+
+:func:`run_until_stopped` is every rover node's ``main()``: whatever ends the node (Ctrl-C,
+``ros2 launch``'s SIGINT/SIGTERM, a failing callback), it first stops what the node moves,
+while the ROS context is still valid, then releases devices and tears down.
 """
 
-from typing import Dict, Iterable, Mapping
+from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rclpy.signals import SignalHandlerOptions
 
 from rover_common.health import HealthReport
 from rover_common.param_spec import ParamSpec, ParamTable, ParamValue
+from rover_common.stop_signals import BackgroundSpin, StopSignals
 
 #: Latched state (status, link state): late joiners get the last value.
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -105,6 +114,17 @@ class RoverNode(Node):
     def on_parameters_changed(self, changed: Mapping[str, ParamValue]) -> None:
         """Apply committed parameter changes; subclasses reconfigure their core here."""
 
+    def stop_motion(self) -> None:
+        """
+        Stop everything this node moves and keep it stopped; must not raise.
+
+        Called first at shutdown, while messages can still be sent (a Gazebo joint command
+        is one). Nodes that move nothing keep this default.
+        """
+
+    def release(self) -> None:
+        """Release devices, links and stores before the node is destroyed (default: none)."""
+
     def publish_health(self, reports: Iterable[HealthReport]) -> None:
         """Publish the reports on /diagnostics, named after this node."""
         msg = DiagnosticArray()
@@ -128,3 +148,54 @@ class RoverNode(Node):
             return
         self._params.update(changes)
         self.on_parameters_changed(changes)
+
+
+RoverNodeT = TypeVar('RoverNodeT', bound=RoverNode)
+
+
+def run_until_stopped(make_node: Callable[[], RoverNodeT], *, name: str,
+                      args: Optional[Sequence[str]] = None, threads: int = 4,
+                      startup_errors: Tuple[type, ...] = ()) -> None:
+    """
+    Run a rover node until SIGINT/SIGTERM or its executor ends; stop its motion first.
+
+    SIGINT and SIGTERM only set an event (see :mod:`rover_common.stop_signals` for why not
+    rclpy's handler or KeyboardInterrupt); the main thread waits on it while the executor
+    spins in a thread, so the stop starts at once and goes out while the context is valid.
+    Exit code 0 after a signal; a callback's exception is raised again after the stop.
+
+    :param make_node: builds the node (after ``rclpy.init``).
+    :param name: logger name for start-up failures.
+    :param threads: executor threads (timers, action goals, client callbacks).
+    :param startup_errors: construction failures that are the user's to fix (a bad key
+        file, a missing calibration): logged as one fatal line and exit code 1.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = StopSignals().install()
+    node: Optional[RoverNodeT] = None
+    executor = MultiThreadedExecutor(num_threads=threads)
+    spinner = BackgroundSpin(executor.spin, stop, expected=(ExternalShutdownException,))
+    failure: Optional[BaseException] = None
+    try:
+        try:
+            node = make_node()
+        except startup_errors as err:
+            get_logger(name).fatal(f'cannot start: {err}')
+            raise SystemExit(1) from err
+        executor.add_node(node)
+        spinner.start()
+        stop.wait()
+    finally:
+        if node is not None:
+            node.stop_motion()
+            if stop.received is not None:
+                node.get_logger().info(f'{stop.received.name}: stopped, shutting down')
+        stop.restore(default_action=True)
+        executor.shutdown(timeout_sec=1.0)
+        failure = spinner.join(timeout=1.0)
+        if node is not None:
+            node.release()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if failure is not None:
+        raise failure

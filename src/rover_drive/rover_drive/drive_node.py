@@ -31,13 +31,10 @@ from typing import Optional
 from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import TransformStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
-from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode
+from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode, run_until_stopped
 from rover_drive.arbitration import Source
 from rover_drive.backends.base import WheelFeedback
 from rover_drive.backends.factory import create_backend
@@ -50,7 +47,6 @@ from rover_drive.drive_controller import CommandVerdict, DriveController, DriveS
 from rover_drive.odometry import OdometryEstimate, yaw_to_quaternion
 from rover_drive.parameters import DRIVE_PARAMETERS
 from rover_drive.status_throttle import StatusThrottle
-from rover_drive.stop_signals import BackgroundSpin, StopSignals
 from rover_interfaces.action import DriveDistance, Turn
 from rover_interfaces.msg import DriveStatus as DriveStatusMsg, ShovelState
 from rover_interfaces.srv import EStop
@@ -402,37 +398,8 @@ class DriveNode(RoverNode):
 
 
 def main(args=None) -> None:
-    """
-    Run the drive node; whatever ends it, the wheels are commanded to zero.
-
-    SIGINT and SIGTERM only set an event (see :mod:`rover_drive.stop_signals` for why not
-    rclpy's handler or KeyboardInterrupt); the main thread waits on it while the executor
-    spins in a thread, so the stop starts at once and the Gazebo wheels' zero (a ROS message)
-    goes out while the context is still valid. Exit code 0 after a signal.
-    """
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = StopSignals().install()
-    node = None
-    executor = MultiThreadedExecutor(num_threads=6)
-    spinner = BackgroundSpin(executor.spin, stop, expected=(ExternalShutdownException,))
-    try:
-        node = DriveNode()
-        executor.add_node(node)
-        spinner.start()
-        stop.wait()
-    finally:
-        if node is not None:
-            node.stop_motion()
-            if stop.received is not None:
-                node.get_logger().info(f'{stop.received.name}: wheels stopped, shutting down')
-        stop.restore(default_action=True)
-        executor.shutdown(timeout_sec=1.0)
-        failure = spinner.join(timeout=1.0)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    if failure is not None:
-        raise failure  # a callback's exception: exit non-zero, after the wheels are stopped
+    """Run the drive node; whatever ends it, the wheels are commanded to zero first."""
+    run_until_stopped(DriveNode, name='drive', args=args, threads=6)
 
 
 if __name__ == '__main__':

@@ -150,4 +150,4 @@ def test_signal_stops_the_wheels_and_the_process_exits(watcher, signum, ignore_s
     after = [v for t, v in watcher.wheel if t >= signalled]
     assert 0.0 in after, f'no zero wheel command after {signum.name}:\n{output}'
     assert watcher.wheel[-1][1] == 0.0, f'the last wheel command was {watcher.wheel[-1][1]}'
-    assert f'{signum.name}: wheels stopped' in output
+    assert f'{signum.name}: stopped, shutting down' in output

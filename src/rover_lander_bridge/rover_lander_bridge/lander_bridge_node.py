@@ -37,14 +37,12 @@ from action_msgs.msg import GoalStatus
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
-import rclpy
 from rclpy.action import ActionClient
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rover_common.health import HealthReport, Level
 from rover_common.param_spec import ParamValue
 from rover_common.product_store import StoreError
-from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode
+from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode, run_until_stopped
 from rover_interfaces.action import CaptureImage, CollectSample, DriveDistance, MoveShovel, Turn
 from rover_interfaces.msg import DriveStatus, LinkStatus, ShovelState
 from rover_interfaces.srv import EStop
@@ -454,32 +452,16 @@ class LanderBridgeNode(RoverNode):
             message += f' (transport: {runner.last_error})'
         self.publish_health([HealthReport('link', level, message, values)])
 
-    def shutdown(self) -> None:
+    def release(self) -> None:
         """Stop the bridge thread, cancel every goal it started, close the link and stores."""
         self._stack.close()
         self._port.cancel_all()
 
 
 def main(args=None) -> None:
-    """Run the lander_bridge node."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = LanderBridgeNode()
-        except (KeyFileError, StoreError, TransportError, ValueError) as err:
-            rclpy.logging.get_logger('lander_bridge').fatal(f'cannot start: {err}')
-            raise SystemExit(1) from err
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """Run the lander_bridge node; at the end its goals are cancelled and the link closed."""
+    run_until_stopped(LanderBridgeNode, name='lander_bridge', args=args,
+                      startup_errors=(KeyFileError, StoreError, TransportError, ValueError))
 
 
 if __name__ == '__main__':

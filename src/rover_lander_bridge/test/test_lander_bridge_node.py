@@ -101,7 +101,7 @@ def stack(tmp_path):
     yield node, drive, session
     transport.close()
     executor.shutdown()
-    node.shutdown()
+    node.release()
     node.destroy_node()
     drive.destroy_node()
     rclpy.try_shutdown()

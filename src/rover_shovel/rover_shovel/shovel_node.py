@@ -38,17 +38,15 @@ import uuid
 
 from action_msgs.msg import GoalStatus
 from nav_msgs.msg import Odometry
-import rclpy
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
 from rover_common.health import HealthReport, Level
 from rover_common.param_spec import ParamValue
 from rover_common.product_store import ProductStore, StoreError
-from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode
+from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode, run_until_stopped
 from rover_interfaces.action import CaptureImage, CollectSample, DriveDistance, MoveShovel
 from rover_interfaces.msg import DriveStatus, ShovelState
 from rover_shovel.backends import fake_actuator, hardware_actuator
@@ -617,24 +615,11 @@ class ShovelNode(RoverNode):
 
 
 def main(args=None) -> None:
-    """Run the shovel node; whatever ends it, the creep is stopped and the joint held."""
-    rclpy.init(args=args)
-    node = None
+    """Run the shovel node; whatever ends it, the creep is stopped and the joint held first."""
     # threads: the control timer, one per following action goal (a preempted one finishing
     # while its successor runs), and the subscriptions, services and client callbacks
-    executor = MultiThreadedExecutor(num_threads=6)
-    try:
-        node = ShovelNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.stop_motion()
-            node.destroy_node()
-        executor.shutdown(timeout_sec=1.0)
-        rclpy.try_shutdown()
+    run_until_stopped(ShovelNode, name='shovel', args=args, threads=6,
+                      startup_errors=(StoreError,))
 
 
 if __name__ == '__main__':

@@ -20,7 +20,7 @@ import threading
 import time
 
 import pytest
-from rover_drive.stop_signals import BackgroundSpin, STOP_SIGNALS, StopSignals
+from rover_common.stop_signals import BackgroundSpin, STOP_SIGNALS, StopSignals
 
 
 @pytest.fixture

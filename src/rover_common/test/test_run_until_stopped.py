@@ -1,0 +1,134 @@
+# Copyright 2026 The Rover Software Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""
+run_until_stopped as every node's main(), on a real process.
+
+A small RoverNode prints a marker at each shutdown step; the test signals the process and
+reads the order back: motion stopped first, then devices released, then the node destroyed,
+exit code 0. Start-up errors the user must fix exit 1 with one fatal line; a callback that
+raises still gets the motion stopped and exits non-zero.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip('rclpy', reason='rclpy (ROS 2 Jazzy) is not installed')
+
+import rover_common  # noqa: E402, I100
+
+PROBE = textwrap.dedent('''
+    import sys
+    from rover_common.param_spec import ParamSpec, ParamTable
+    from rover_common.rover_node import RoverNode, run_until_stopped
+
+
+    class NotConfigured(Exception):
+        """A start-up error the user must fix."""
+
+
+    class Probe(RoverNode):
+        def __init__(self):
+            super().__init__('probe', ParamTable([ParamSpec('rate', 10, 'rate', 'Hz', 1, 100)]))
+            if sys.argv[1] == 'bad_start':
+                raise NotConfigured('calibration file missing')
+            if sys.argv[1] == 'failing_callback':
+                self.create_timer(0.2, self.fail)
+            print('ready', flush=True)
+
+        def fail(self):
+            raise RuntimeError('callback failed')
+
+        def stop_motion(self):
+            print('stop_motion', flush=True)
+
+        def release(self):
+            print('release', flush=True)
+
+        def destroy_node(self):
+            print('destroyed', flush=True)
+            super().destroy_node()
+
+
+    run_until_stopped(Probe, name='probe', startup_errors=(NotConfigured,))
+''')
+
+#: Markers of a clean shutdown, in the order they must appear.
+SHUTDOWN_STEPS = ['stop_motion', 'release', 'destroyed']
+
+
+def start_probe(tmp_path, case: str, ignore_sigint: bool = False) -> subprocess.Popen:
+    """Start the probe node from the same rover_common the test imported."""
+    script = tmp_path / 'probe.py'
+    script.write_text(PROBE)
+    package_root = os.path.dirname(os.path.dirname(rover_common.__file__))
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (package_root, env.get('PYTHONPATH')) if p)
+
+    def ignore():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return subprocess.Popen([sys.executable, str(script), case], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=ignore if ignore_sigint else None)
+
+
+def wait_for_line(process: subprocess.Popen, wanted: str) -> None:
+    """Read output lines until ``wanted`` (the probe is up) or the end."""
+    for line in process.stdout:
+        if line.strip() == wanted:
+            return
+    pytest.fail(f'probe ended before printing {wanted!r}')
+
+
+def markers(output: str):
+    """Return the shutdown markers in the order printed."""
+    return [line.strip() for line in output.splitlines() if line.strip() in SHUTDOWN_STEPS]
+
+
+@pytest.mark.parametrize('signum, ignore_sigint', [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_signal_stops_motion_first_then_releases_and_exits_zero(tmp_path, signum,
+                                                                ignore_sigint):
+    process = start_probe(tmp_path, 'run', ignore_sigint)
+    try:
+        wait_for_line(process, 'ready')
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=10.0)
+    finally:
+        process.kill()
+    assert markers(output) == SHUTDOWN_STEPS, output
+    assert f'{signal.Signals(signum).name}: stopped, shutting down' in output
+    assert process.returncode == 0, output
+
+
+def test_startup_error_is_one_fatal_line_and_exit_code_one(tmp_path):
+    process = start_probe(tmp_path, 'bad_start')
+    output, _ = process.communicate(timeout=10.0)
+    assert process.returncode == 1, output
+    assert 'cannot start: calibration file missing' in output
+    assert 'Traceback' not in output
+    assert markers(output) == []
+
+
+def test_callback_failure_still_stops_motion_and_exits_non_zero(tmp_path):
+    process = start_probe(tmp_path, 'failing_callback')
+    output, _ = process.communicate(timeout=10.0)
+    assert markers(output) == SHUTDOWN_STEPS, output
+    assert 'callback failed' in output
+    assert process.returncode != 0
