@@ -283,7 +283,7 @@ class ProductStore:
                                    isolation_level=None, check_same_thread=False)
         try:
             self._db.execute(f'PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}')
-            self._db.execute('PRAGMA journal_mode = WAL')
+            self._enable_wal()
             self._db.execute('PRAGMA synchronous = FULL')
             self._create_schema()
             self._recovery = self._recover()
@@ -687,6 +687,25 @@ class ProductStore:
                 self._db.execute('DELETE FROM products WHERE id = ?', (product_id,))
                 lost.append(product_id)
         return lost
+
+    def _enable_wal(self) -> None:
+        """
+        Switch the catalog to WAL, waiting out another process doing the same.
+
+        On a fresh catalog the switch needs an exclusive lock, and SQLite answers "database is
+        locked" at once, without its busy handler, while another connection holds it: the
+        shovel and cameras nodes opening the store together at first boot. So retry until
+        ``busy_timeout_s``.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                self._db.execute('PRAGMA journal_mode = WAL')
+                return
+            except sqlite3.OperationalError as err:
+                if 'locked' not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _try_exclusive_flock(self) -> bool:
         deadline = time.monotonic() + self._busy_timeout_s

@@ -162,7 +162,9 @@ def run_until_stopped(make_node: Callable[[], RoverNodeT], *, name: str,
     SIGINT and SIGTERM only set an event (see :mod:`rover_common.stop_signals` for why not
     rclpy's handler or KeyboardInterrupt); the main thread waits on it while the executor
     spins in a thread, so the stop starts at once and goes out while the context is valid.
-    Exit code 0 after a signal; a callback's exception is raised again after the stop.
+    Exit code 0 after a signal, also when a terminal's Ctrl-C and ``ros2 launch`` deliver it
+    twice; a repeat a second or more later ends a hanging teardown. A callback's exception is
+    raised again after the stop.
 
     :param make_node: builds the node (after ``rclpy.init``).
     :param name: logger name for start-up failures.
@@ -190,12 +192,14 @@ def run_until_stopped(make_node: Callable[[], RoverNodeT], *, name: str,
             node.stop_motion()
             if stop.received is not None:
                 node.get_logger().info(f'{stop.received.name}: stopped, shutting down')
-        stop.restore(default_action=True)
+        stop.allow_forced_exit()
         executor.shutdown(timeout_sec=1.0)
         failure = spinner.join(timeout=1.0)
         if node is not None:
             node.release()
             node.destroy_node()
         rclpy.try_shutdown()
+        # The handlers stay until the process ends: ros2 launch's echo of a terminal's Ctrl-C
+        # can arrive after a fast teardown and would otherwise kill a clean exit.
     if failure is not None:
         raise failure
