@@ -30,14 +30,23 @@ Why not Python's default (KeyboardInterrupt) or rclpy's handler:
 :class:`StopSignals` installs its own handlers for both signals (whatever was inherited),
 which only record the signal and set an event. The main thread waits on that event while the
 executor spins in another thread (:class:`BackgroundSpin`); a signal interrupts the wait at
-once. After the wheels are
-stopped, ``restore(default_action=True)`` puts back the default actions, so a second Ctrl-C
-or SIGTERM ends a teardown that hangs.
+once.
+
+Repeated signals: Ctrl-C in a terminal reaches every process of the foreground group, and
+``ros2 launch`` then forwards its own SIGINT to each node, so a node launched from a terminal
+gets the same stop twice within milliseconds. Ending the process on that echo would kill it
+mid-teardown (launch reports "process has died, exit code -2"). So once the motion is
+stopped (:meth:`StopSignals.allow_forced_exit`), only a repeat arriving ``repeat_grace``
+seconds or more after the first signal ends the process with the signal's default action: a
+second, deliberate Ctrl-C, or ``ros2 launch``'s SIGTERM escalation 5 s later, still ends a
+teardown that hangs.
 """
 
+import os
 import signal
 import threading
-from typing import Callable, Dict, Optional, Tuple
+import time
+from typing import Callable, Optional, Tuple
 
 #: The signals that ask a node to stop.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -49,15 +58,21 @@ class StopSignals:
 
     :param poll_interval: longest wait between checks (s), a bound for the rare case where
         the kernel hands the signal to a thread other than the waiting main thread.
+    :param repeat_grace: after :meth:`allow_forced_exit`, a repeated signal this long (s) or
+        longer after the first ends the process; earlier repeats are the same stop.
     """
 
-    def __init__(self, poll_interval: float = 0.1) -> None:
+    def __init__(self, poll_interval: float = 0.1, *, repeat_grace: float = 1.0) -> None:
         if poll_interval <= 0.0:
             raise ValueError(f'poll_interval must be > 0 s, got {poll_interval}')
+        if repeat_grace < 0.0:
+            raise ValueError(f'repeat_grace must be >= 0 s, got {repeat_grace}')
         self._poll_interval = poll_interval
+        self._repeat_grace = repeat_grace
         self._event = threading.Event()
         self._received: Optional[signal.Signals] = None
-        self._previous: Dict[signal.Signals, object] = {}
+        self._first_at = 0.0
+        self._forced_exit_allowed = False
 
     @property
     def received(self) -> Optional[signal.Signals]:
@@ -72,19 +87,17 @@ class StopSignals:
     def install(self) -> 'StopSignals':
         """Install the handlers (replacing inherited ignored/default dispositions)."""
         for signum in STOP_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._on_signal)
+            signal.signal(signum, self._on_signal)
         return self
 
-    def restore(self, *, default_action: bool = False) -> None:
+    def allow_forced_exit(self) -> None:
         """
-        Put back the handlers found at :meth:`install`, or with ``default_action`` SIG_DFL.
+        Let a deliberate repeat end the process (call once the motion is stopped).
 
-        A node uses ``default_action`` once its wheels are stopped, so that a second signal
-        ends the process at once even where SIGINT had been inherited ignored.
+        A repeat of a stop signal ``repeat_grace`` s or more after the first then ends the
+        process with that signal's default action, even where SIGINT was inherited ignored.
         """
-        for signum, previous in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if default_action else previous)
-        self._previous.clear()
+        self._forced_exit_allowed = True
 
     def request_stop(self) -> None:
         """Ask for the stop without a signal (the executor thread ended on its own)."""
@@ -98,6 +111,11 @@ class StopSignals:
     def _on_signal(self, signum: int, frame) -> None:
         if self._received is None:
             self._received = signal.Signals(signum)
+            self._first_at = time.monotonic()
+        elif (self._forced_exit_allowed
+              and time.monotonic() - self._first_at >= self._repeat_grace):
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
         self._event.set()
 
 

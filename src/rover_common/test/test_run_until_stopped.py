@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -34,6 +35,7 @@ import rover_common  # noqa: E402, I100
 
 PROBE = textwrap.dedent('''
     import sys
+    import time
     from rover_common.param_spec import ParamSpec, ParamTable
     from rover_common.rover_node import RoverNode, run_until_stopped
 
@@ -59,6 +61,8 @@ PROBE = textwrap.dedent('''
 
         def release(self):
             print('release', flush=True)
+            if sys.argv[1] == 'hanging_teardown':
+                time.sleep(30.0)
 
         def destroy_node(self):
             print('destroyed', flush=True)
@@ -66,6 +70,9 @@ PROBE = textwrap.dedent('''
 
 
     run_until_stopped(Probe, name='probe', startup_errors=(NotConfigured,))
+    print('returned', flush=True)
+    if sys.argv[1] == 'late_echo':
+        time.sleep(1.0)  # the echo of the stop signal arrives after the teardown
 ''')
 
 #: Markers of a clean shutdown, in the order they must appear.
@@ -115,6 +122,47 @@ def test_signal_stops_motion_first_then_releases_and_exits_zero(tmp_path, signum
     assert markers(output) == SHUTDOWN_STEPS, output
     assert f'{signal.Signals(signum).name}: stopped, shutting down' in output
     assert process.returncode == 0, output
+
+
+def test_ctrl_c_delivered_twice_as_under_ros2_launch_is_one_clean_stop(tmp_path):
+    # A terminal's Ctrl-C reaches the node and ros2 launch forwards its own SIGINT at once.
+    process = start_probe(tmp_path, 'run')
+    try:
+        wait_for_line(process, 'ready')
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10.0)
+    finally:
+        process.kill()
+    assert markers(output) == SHUTDOWN_STEPS, output
+    assert process.returncode == 0, output
+
+
+def test_an_echo_after_the_teardown_does_not_turn_a_clean_exit_into_death(tmp_path):
+    process = start_probe(tmp_path, 'late_echo')
+    try:
+        wait_for_line(process, 'ready')
+        process.send_signal(signal.SIGINT)
+        wait_for_line(process, 'returned')
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10.0)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+
+
+def test_a_later_signal_ends_a_hanging_teardown(tmp_path):
+    process = start_probe(tmp_path, 'hanging_teardown')
+    try:
+        wait_for_line(process, 'ready')
+        process.send_signal(signal.SIGINT)
+        wait_for_line(process, 'release')
+        time.sleep(1.2)  # past the repeat grace (1 s)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10.0)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGTERM
 
 
 def test_startup_error_is_one_fatal_line_and_exit_code_one(tmp_path):

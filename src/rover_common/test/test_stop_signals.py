@@ -16,10 +16,13 @@
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+import rover_common.stop_signals
 from rover_common.stop_signals import BackgroundSpin, STOP_SIGNALS, StopSignals
 
 
@@ -68,19 +71,48 @@ def test_request_stop_from_another_thread_ends_the_wait(saved_handlers):
     assert stop.stop_requested and stop.received is None
 
 
-def test_restore_puts_back_the_previous_handlers_or_the_default_action(saved_handlers):
-    def previous(signum, frame):
-        """Stand for a handler that was there before."""
+def test_an_echo_of_the_stop_signal_is_the_same_stop(saved_handlers):
+    # A terminal's Ctrl-C reaches every process of the group and ros2 launch forwards it
+    # again: the node must survive the echo and finish its teardown.
+    stop = StopSignals(repeat_grace=5.0).install()
+    os.kill(os.getpid(), signal.SIGINT)
+    stop.allow_forced_exit()
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.received == signal.SIGINT
 
-    signal.signal(signal.SIGTERM, previous)
-    stop = StopSignals().install()
-    assert signal.getsignal(signal.SIGTERM) != previous
-    stop.restore()
-    assert signal.getsignal(signal.SIGTERM) is previous
-    assert signal.getsignal(signal.SIGINT) is saved_handlers[signal.SIGINT]
-    stop = StopSignals().install()
-    stop.restore(default_action=True)
-    assert all(signal.getsignal(s) == signal.SIG_DFL for s in STOP_SIGNALS)
+
+REPEAT_SCRIPT = """
+import os, signal, sys, time
+from rover_common.stop_signals import StopSignals
+stop = StopSignals(repeat_grace=0.2).install()
+os.kill(os.getpid(), signal.SIGINT)
+if sys.argv[1] == 'allowed':
+    stop.allow_forced_exit()
+time.sleep(0.3)
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(0.5)
+print('survived', flush=True)
+"""
+
+
+@pytest.mark.parametrize('allowed, survives', [(True, False), (False, True)])
+def test_a_late_repeat_ends_the_process_once_forced_exit_is_allowed(allowed, survives):
+    package_root = os.path.dirname(os.path.dirname(rover_common.stop_signals.__file__))
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (package_root, env.get('PYTHONPATH')) if p)
+    result = subprocess.run(
+        [sys.executable, '-c', REPEAT_SCRIPT, 'allowed' if allowed else 'not_yet'],
+        env=env, capture_output=True, text=True, timeout=30)
+    if survives:
+        assert result.returncode == 0 and 'survived' in result.stdout, result.stderr
+    else:
+        assert result.returncode == -signal.SIGINT and 'survived' not in result.stdout
+
+
+def test_repeat_grace_must_not_be_negative():
+    with pytest.raises(ValueError, match='repeat_grace'):
+        StopSignals(repeat_grace=-1.0)
 
 
 def test_poll_interval_must_be_positive():
