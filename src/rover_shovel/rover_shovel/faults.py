@@ -133,7 +133,10 @@ class FaultMonitor:
                        f'measured angle {angle:.3f} rad outside [{lim.lower_limit:.3f}, '
                        f'{lim.upper_limit:.3f}] +/- {lim.sensor_margin:.3f} rad')
             return self._fault
-        current = abs(reading.current) if math.isfinite(reading.current) else math.inf
+        # NaN: the backend measures no current (Gazebo); stall and overcurrent cannot be
+        # judged, the position error below still catches a jammed joint. An infinite reading
+        # is a broken sensor and counts as overcurrent.
+        current = abs(reading.current) if not math.isnan(reading.current) else 0.0
         over = self._overcurrent.update(current > lim.overcurrent_limit, now)
         if current > lim.overcurrent_limit and over >= lim.overcurrent_time:
             self.latch(Fault.OVERCURRENT,

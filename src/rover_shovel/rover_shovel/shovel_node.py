@@ -389,7 +389,6 @@ class ShovelNode(RoverNode):
             return hardware_actuator(params)
         publisher = self.create_publisher(Float64, 'sim/shovel_joint/cmd_pos', 10)
         actuator = BridgedJointActuator(lambda angle: publisher.publish(Float64(data=angle)),
-                                        torque_constant=params['torque_constant'],
                                         state_timeout=params['sim_state_timeout'])
         self._sim_joint = actuator
         self.create_subscription(JointState, 'sim/joint_states', self._on_sim_joints,
@@ -403,8 +402,7 @@ class ShovelNode(RoverNode):
 
         def entry(values) -> float:
             return float(values[i]) if i < len(values) else math.nan
-        self._sim_joint.feed(self._now(), entry(msg.position), entry(msg.velocity),
-                             entry(msg.effort))
+        self._sim_joint.feed(self._now(), entry(msg.position), entry(msg.velocity))
 
     def on_parameters_changed(self, changed: Dict[str, ParamValue]) -> None:
         """Reconfigure the core with the committed values."""

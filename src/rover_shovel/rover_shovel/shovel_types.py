@@ -124,9 +124,10 @@ class JointReading:
     One measurement of shovel_joint from the backend.
 
     ``current`` is signed (A): positive drives the joint positive (lowering). While the motor
-    lifts a load against lunar gravity the current is negative. ``hardware_fault`` is set when
-    the device itself reports an error (e.g. the Dynamixel hardware error status): the fault
-    kind and a reason.
+    lifts a load against lunar gravity the current is negative; NaN when the backend measures
+    none (Gazebo): the fill estimate and the current checks then do not run.
+    ``hardware_fault`` is set when the device itself reports an error (e.g. the Dynamixel
+    hardware error status): the fault kind and a reason.
     """
 
     stamp: float

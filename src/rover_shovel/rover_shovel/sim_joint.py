@@ -17,9 +17,15 @@ The ``gazebo`` backend: shovel_joint through the ros_gz bridge topics, without R
 
 The node subscribes ``sim/joint_states`` and calls :meth:`BridgedJointActuator.feed` with the
 shovel_joint entry; commands go out through the ``publish`` callable the node provides
-(``std_msgs/Float64`` on ``sim/shovel_joint/cmd_pos``). Gazebo reports joint effort (N*m),
-turned into an equivalent motor current with the torque constant so the same fault limits
-and fill model apply. A joint state older than ``state_timeout`` is a failed read.
+(``std_msgs/Float64`` on ``sim/shovel_joint/cmd_pos``). A joint state older than
+``state_timeout`` is a failed read.
+
+The current is reported as NaN, not measured: gz-sim 8's JointStatePublisher fills the effort
+from the JointForce component, which its Physics system never writes, so the bridged effort
+reads 0 N*m whatever the load (measured: 0.0 while the scoop lifts against gravity). A false
+0 A would make the fill estimate a confident negative mass; NaN makes it "not measured", and
+the stall and overcurrent checks (which need a current) leave the position-error check alone
+to catch a jammed joint.
 """
 
 import math
@@ -34,24 +40,21 @@ class BridgedJointActuator:
     shovel_joint in Gazebo, fed by the node.
 
     :param publish: sends a position command (rad) to the simulator.
-    :param torque_constant: N*m per A, to express effort as current.
     :param state_timeout: a joint state older than this (s) makes ``read`` fail.
     """
 
-    def __init__(self, publish: Callable[[float], None], *, torque_constant: float,
-                 state_timeout: float) -> None:
-        if torque_constant <= 0.0 or state_timeout <= 0.0:
-            raise ValueError('torque_constant and state_timeout must be > 0')
+    def __init__(self, publish: Callable[[float], None], *, state_timeout: float) -> None:
+        if state_timeout <= 0.0:
+            raise ValueError(f'state_timeout must be > 0 s, got {state_timeout}')
         self._publish = publish
-        self._kt = torque_constant
         self._timeout = state_timeout
         self._lock = threading.Lock()
-        self._state: Optional[Tuple[float, float, float, float]] = None
+        self._state: Optional[Tuple[float, float, float]] = None
 
-    def feed(self, stamp: float, position: float, velocity: float, effort: float) -> None:
+    def feed(self, stamp: float, position: float, velocity: float) -> None:
         """Record a joint state received at ``stamp`` (controller clock); NaN if absent."""
         with self._lock:
-            self._state = (stamp, position, velocity, effort)
+            self._state = (stamp, position, velocity)
 
     def read(self, now: float) -> JointReading:
         """Return the latest joint state; ActuatorError when none is fresh."""
@@ -59,12 +62,11 @@ class BridgedJointActuator:
             state = self._state
         if state is None:
             raise ActuatorError('no shovel_joint state received on sim/joint_states yet')
-        stamp, position, velocity, effort = state
+        stamp, position, velocity = state
         if now - stamp > self._timeout:
             raise ActuatorError(f'sim/joint_states is {now - stamp:.2f} s old')
         velocity = velocity if math.isfinite(velocity) else 0.0
-        current = effort / self._kt if math.isfinite(effort) else 0.0
-        return JointReading(now, position, velocity, current)
+        return JointReading(now, position, velocity, math.nan)
 
     def command(self, angle: float, now: float) -> None:
         """Publish the position command."""

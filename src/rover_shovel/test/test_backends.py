@@ -148,22 +148,23 @@ def test_the_fake_joint_defaults_are_the_parameter_defaults():
 
 def test_bridged_joint_reads_fresh_states_and_publishes_commands():
     sent = []
-    joint = BridgedJointActuator(sent.append, torque_constant=2.0, state_timeout=0.5)
+    joint = BridgedJointActuator(sent.append, state_timeout=0.5)
     with pytest.raises(ActuatorError, match='no shovel_joint state'):
         joint.read(1.0)
-    joint.feed(1.0, 0.7, -0.1, 0.4)
+    joint.feed(1.0, 0.7, -0.1)
     reading = joint.read(1.2)
-    assert (reading.angle, reading.velocity, reading.current) == (0.7, -0.1, 0.2)
+    assert (reading.angle, reading.velocity) == (0.7, -0.1)
+    assert math.isnan(reading.current), 'Gazebo measures no effort: current is not measured'
     with pytest.raises(ActuatorError, match='old'):
         joint.read(1.6)
-    joint.feed(2.0, 0.7, math.nan, math.nan)
-    assert joint.read(2.0).current == 0.0
+    joint.feed(2.0, 0.7, math.nan)
+    assert joint.read(2.0).velocity == 0.0
     joint.command(1.1, 2.0)
     assert sent == [1.1]
     with pytest.raises(ActuatorError):
         joint.command(math.inf, 2.0)
     with pytest.raises(ValueError):
-        BridgedJointActuator(sent.append, torque_constant=0.0, state_timeout=0.5)
+        BridgedJointActuator(sent.append, state_timeout=0.0)
 
 
 def test_a_clock_jump_is_not_replayed_step_by_step():

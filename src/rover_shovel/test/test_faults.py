@@ -77,6 +77,20 @@ def test_position_error_beyond_tolerance_for_its_time():
     assert monitor.fault == Fault.POSITION_ERROR
 
 
+def test_unmeasured_current_skips_the_current_checks_but_not_the_position_error():
+    monitor = FaultMonitor(LIMITS)
+    feed(monitor, 2.0, current=math.nan, velocity=0.0)
+    assert monitor.fault == Fault.NONE, 'NaN current is "not measured", not a stall'
+    feed(monitor, 0.6, current=math.nan, angle=1.0, setpoint=1.3, start=2.0)
+    assert monitor.fault == Fault.POSITION_ERROR
+
+
+def test_infinite_current_is_a_broken_sensor_and_latches_overcurrent():
+    monitor = FaultMonitor(LIMITS)
+    feed(monitor, 0.15, current=math.inf, velocity=0.5)
+    assert monitor.fault == Fault.OVERCURRENT
+
+
 @pytest.mark.parametrize('angle', [math.nan, -0.2, 2.2, math.inf])
 def test_sensor_out_of_range_latches_at_once(angle):
     monitor = FaultMonitor(LIMITS)
