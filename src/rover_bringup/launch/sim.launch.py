@@ -39,6 +39,7 @@ def generate_launch_description() -> LaunchDescription:
     use_rviz = LaunchConfiguration('rviz')
     use_bridge = LaunchConfiguration('use_bridge')
     spawn_z = LaunchConfiguration('spawn_z')
+    product_dir = LaunchConfiguration('product_dir')
 
     gz_launch = PathJoinSubstitution([FindPackageShare('ros_gz_sim'), 'launch',
                                       'gz_sim.launch.py'])
@@ -65,6 +66,8 @@ def generate_launch_description() -> LaunchDescription:
                               description='Start RViz with the rover view.'),
         DeclareLaunchArgument('use_bridge', default_value='true', choices=['true', 'false'],
                               description='Start the lander bridge.'),
+        DeclareLaunchArgument('product_dir', default_value='~/.ros/rover_products',
+                              description='On-board product store (captures, evidence).'),
         DeclareLaunchArgument('spawn_z', default_value='0.2',
                               description='Height above the world origin at which the rover '
                                           'is spawned (m).'),
@@ -86,5 +89,5 @@ def generate_launch_description() -> LaunchDescription:
             PythonLaunchDescriptionSource(PathJoinSubstitution([
                 FindPackageShare('rover_bringup'), 'launch', 'rover.launch.py'])),
             launch_arguments={'mode': 'gazebo', 'namespace': namespace, 'rviz': use_rviz,
-                              'use_bridge': use_bridge}.items()),
+                              'use_bridge': use_bridge, 'product_dir': product_dir}.items()),
     ])

@@ -15,12 +15,16 @@
 The rover in the real Gazebo Harmonic lunar world: ``sim.launch.py`` headless.
 
 Drives 0.5 m with ``drive_distance``, compares wheel odometry with Gazebo's ground-truth pose,
-and receives frames from both cameras. Skipped, with the reason, where Gazebo Harmonic or
-ros_gz is not installed.
+receives frames from both cameras, collects a sample (every phase against the rigid terrain,
+two images and an evidence package on disk), and stops the launch as a terminal's Ctrl-C
+does: no node may die at shutdown. Skipped, with the reason, where Gazebo Harmonic or ros_gz
+is not installed. The simulation runs in its own gz-transport partition and product store.
 """
 
+import json
 import math
 import os
+from pathlib import Path
 import shutil
 import signal
 import subprocess
@@ -35,7 +39,7 @@ from ament_index_python.packages import (get_package_share_directory,  # noqa: E
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from rover_interfaces.action import DriveDistance  # noqa: E402
+from rover_interfaces.action import CollectSample, DriveDistance  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 
@@ -54,24 +58,47 @@ def _gazebo_missing() -> str:
 pytestmark = pytest.mark.skipif(bool(_gazebo_missing()), reason=_gazebo_missing() or 'n/a')
 
 
+class Simulation:
+    """``ros2 launch rover_bringup sim.launch.py headless:=true`` as a user starts it."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.products = work_dir / 'products'
+        self.log_path = work_dir / 'launch.log'
+        env = dict(os.environ)
+        env['GZ_PARTITION'] = f'rover_bringup_test_sim_{os.getpid()}'
+        with open(self.log_path, 'w') as log:
+            self.launch = subprocess.Popen(
+                ['ros2', 'launch', 'rover_bringup', 'sim.launch.py', 'headless:=true',
+                 'use_bridge:=false', f'product_dir:={self.products}'],
+                start_new_session=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        """Return the launch output so far."""
+        return self.log_path.read_text(errors='replace')
+
+    def interrupt(self, timeout: float) -> None:
+        """Ctrl-C as a terminal sends it (to the whole group); kill what outlives it."""
+        if self.launch.poll() is not None:
+            return
+        os.killpg(self.launch.pid, signal.SIGINT)
+        try:
+            self.launch.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.launch.pid, signal.SIGKILL)
+            self.launch.wait(timeout=10)
+
+
 @pytest.fixture(scope='module')
-def simulation():
-    """Start ``sim.launch.py`` headless as a user would; stop it with SIGINT afterwards."""
-    launch = subprocess.Popen(
-        ['ros2', 'launch', 'rover_bringup', 'sim.launch.py', 'headless:=true',
-         'use_bridge:=false'],
-        start_new_session=True, env=dict(os.environ))
+def simulation(tmp_path_factory):
+    """Start the simulation and a probe node on sim time; always stop both."""
+    sim = Simulation(tmp_path_factory.mktemp('sim'))
     rclpy.init()
     node = rclpy.create_node('sim_probe', parameter_overrides=[
         rclpy.parameter.Parameter('use_sim_time', value=True)])
-    yield launch, node
+    yield sim, node
     node.destroy_node()
     rclpy.try_shutdown()
-    os.killpg(launch.pid, signal.SIGINT)
-    try:
-        launch.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(launch.pid, signal.SIGKILL)
+    sim.interrupt(timeout=30)
 
 
 def _spin_until(node, predicate, timeout: float) -> bool:
@@ -81,8 +108,20 @@ def _spin_until(node, predicate, timeout: float) -> bool:
     return predicate()
 
 
+def _run_goal(node, client: ActionClient, goal, timeout: float, feedback=None):
+    """Send a goal and return its result message (fail the test on a timeout)."""
+    assert client.wait_for_server(timeout_sec=60.0), 'action server not up'
+    goal_future = client.send_goal_async(goal, feedback_callback=feedback)
+    assert _spin_until(node, goal_future.done, 30.0)
+    handle = goal_future.result()
+    assert handle.accepted
+    result_future = handle.get_result_async()
+    assert _spin_until(node, result_future.done, timeout), 'the goal did not finish'
+    return result_future.result().result
+
+
 def test_drive_half_a_metre_with_odometry_matching_ground_truth_and_both_cameras(simulation):
-    launch, node = simulation
+    sim, node = simulation
     odom, truth, left, right = [], [], [], []
     node.create_subscription(Odometry, 'odom', odom.append, 10)
     node.create_subscription(Odometry, 'sim/ground_truth/odom', truth.append, 10)
@@ -91,20 +130,13 @@ def test_drive_half_a_metre_with_odometry_matching_ground_truth_and_both_cameras
     node.create_subscription(Image, 'camera_right/image_raw', right.append,
                              qos_profile_sensor_data)
     assert _spin_until(node, lambda: left and right, 180.0), \
-        f'frames: left {len(left)}, right {len(right)}'
+        f'frames: left {len(left)}, right {len(right)}\n{sim.log()[-3000:]}'
     assert left[-1].header.frame_id == 'camera_left_optical_frame'
     assert right[-1].header.frame_id == 'camera_right_optical_frame'
     assert _spin_until(node, lambda: odom and truth, 60.0)
     start = truth[-1].pose.pose.position
-    client = ActionClient(node, DriveDistance, 'drive_distance')
-    assert client.wait_for_server(timeout_sec=30.0)
-    goal_future = client.send_goal_async(DriveDistance.Goal(distance=0.5, speed=0.1))
-    assert _spin_until(node, goal_future.done, 30.0)
-    handle = goal_future.result()
-    assert handle.accepted
-    result_future = handle.get_result_async()
-    assert _spin_until(node, result_future.done, 240.0), 'drive did not finish'
-    result = result_future.result().result
+    result = _run_goal(node, ActionClient(node, DriveDistance, 'drive_distance'),
+                       DriveDistance.Goal(distance=0.5, speed=0.1), 240.0)
     assert result.error_code == DriveDistance.Result.ERROR_NONE, result.message
     _spin_until(node, lambda: False, 1.0)
     end = truth[-1].pose.pose.position
@@ -112,4 +144,41 @@ def test_drive_half_a_metre_with_odometry_matching_ground_truth_and_both_cameras
     # Skid steer on low-friction regolith slips: odometry within 15 % of ground truth.
     assert travelled == pytest.approx(0.5, abs=0.075)
     assert result.distance_travelled == pytest.approx(travelled, abs=0.075)
-    assert launch.poll() is None, 'the simulation exited early'
+    assert sim.launch.poll() is None, 'the simulation exited early'
+
+
+def test_collect_sample_runs_every_phase_against_the_terrain(simulation):
+    sim, node = simulation
+    phases = []
+    result = _run_goal(
+        node, ActionClient(node, CollectSample, 'shovel/collect_sample'),
+        CollectSample.Goal(dig_distance=0.1, dump_after=True, command_id='gz-test-1'), 300.0,
+        feedback=lambda msg: phases.append(msg.feedback.phase))
+    assert result.error_code == CollectSample.Result.ERROR_NONE, result.message
+    assert {CollectSample.Feedback.PHASE_LOWER, CollectSample.Feedback.PHASE_DIG,
+            CollectSample.Feedback.PHASE_LIFT, CollectSample.Feedback.PHASE_DUMP} <= set(phases)
+    assert len(result.image_product_ids) == 2
+    # Gazebo measures no joint effort: the fill is "not measured", never a made-up mass.
+    assert math.isnan(result.fill_estimate_kg)
+    stored = {p.stem: p for p in (sim.products / 'products').iterdir()}
+    assert all(stored[i].stat().st_size > 10_000 for i in result.image_product_ids)
+    evidence = json.loads(stored[result.evidence_product_id].read_text())
+    assert evidence['image_product_ids'] == list(result.image_product_ids)
+    assert 'gz-test-1' in evidence['command_ids']
+
+
+#: The processes of this workspace; Gazebo's ruby wrapper and diagnostic_aggregator are not
+#: ours and die by the second SIGINT that a terminal's Ctrl-C under ros2 launch delivers.
+OUR_EXECUTABLES = ('drive_node', 'shovel_node', 'camera_node', 'lander_bridge_node')
+
+
+def test_ctrl_c_stops_every_rover_node_cleanly(simulation):
+    sim, _ = simulation
+    sim.interrupt(timeout=30)
+    lines = sim.log().splitlines()
+    finished = [e for e in OUR_EXECUTABLES
+                if any(f'[{e}-' in line and 'finished cleanly' in line for line in lines)]
+    died = [line for line in lines if 'process has died' in line
+            and any(f'[{e}-' in line for e in OUR_EXECUTABLES)]
+    assert not died, '\n'.join(died)
+    assert finished == ['drive_node', 'shovel_node', 'camera_node']  # no bridge in this test

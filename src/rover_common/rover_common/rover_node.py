@@ -25,6 +25,8 @@ core tests use, commits in the post-set callback, and publishes ROS-free health 
 while the ROS context is still valid, then releases devices and tears down.
 """
 
+import os
+import threading
 from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -152,6 +154,17 @@ class RoverNode(Node):
 
 RoverNodeT = TypeVar('RoverNodeT', bound=RoverNode)
 
+#: Longest time (s) for destroying the ROS entities once motion is stopped and devices are
+#: released; ros2 launch escalates to SIGTERM 5 s after its SIGINT.
+TEARDOWN_BOUND_S = 2.0
+
+
+def _exit_after_slow_teardown(name: str, code: int) -> None:
+    """End a process whose ROS teardown hangs; its motion and devices are already safe."""
+    get_logger(name).warning(f'ROS teardown still running after {TEARDOWN_BOUND_S} s '
+                             '(DDS writer linger); exiting without waiting for it')
+    os._exit(code)
+
 
 def run_until_stopped(make_node: Callable[[], RoverNodeT], *, name: str,
                       args: Optional[Sequence[str]] = None, threads: int = 4,
@@ -163,8 +176,9 @@ def run_until_stopped(make_node: Callable[[], RoverNodeT], *, name: str,
     rclpy's handler or KeyboardInterrupt); the main thread waits on it while the executor
     spins in a thread, so the stop starts at once and goes out while the context is valid.
     Exit code 0 after a signal, also when a terminal's Ctrl-C and ``ros2 launch`` deliver it
-    twice; a repeat a second or more later ends a hanging teardown. A callback's exception is
-    raised again after the stop.
+    twice; a repeat three seconds or more later ends a hanging teardown, and destroying the
+    ROS entities is bounded by :data:`TEARDOWN_BOUND_S`. A callback's exception is raised
+    again after the stop.
 
     :param make_node: builds the node (after ``rclpy.init``).
     :param name: logger name for start-up failures.
@@ -197,9 +211,20 @@ def run_until_stopped(make_node: Callable[[], RoverNodeT], *, name: str,
         failure = spinner.join(timeout=1.0)
         if node is not None:
             node.release()
+        # Motion is stopped and devices released: the rest must not outlast ros2 launch's
+        # 5 s escalation. Deleting a DDS writer can block for its linger time (CycloneDDS:
+        # 1 s) per publisher whose subscribers vanish at the same moment; the Gazebo run
+        # measured 5 s and more for the drive when the whole simulation stopped together.
+        bound = threading.Timer(TEARDOWN_BOUND_S, _exit_after_slow_teardown,
+                                (name, 1 if failure is not None else 0))
+        bound.daemon = True
+        bound.start()
+        if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        # The handlers stay until the process ends: ros2 launch's echo of a terminal's Ctrl-C
-        # can arrive after a fast teardown and would otherwise kill a clean exit.
+        bound.cancel()
+        # ros2 launch's echo of a terminal's Ctrl-C can arrive after a fast teardown, while
+        # the interpreter exits; it must not turn a clean exit into death by signal.
+        stop.ignore_from_now()
     if failure is not None:
         raise failure

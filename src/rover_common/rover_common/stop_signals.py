@@ -39,7 +39,8 @@ mid-teardown (launch reports "process has died, exit code -2"). So once the moti
 stopped (:meth:`StopSignals.allow_forced_exit`), only a repeat arriving ``repeat_grace``
 seconds or more after the first signal ends the process with the signal's default action: a
 second, deliberate Ctrl-C, or ``ros2 launch``'s SIGTERM escalation 5 s later, still ends a
-teardown that hangs.
+teardown that hangs. The grace is 3 s because launch's own SIGINT reached a node more than a
+second after the terminal's while Gazebo loaded both cores of a small machine.
 """
 
 import os
@@ -62,7 +63,7 @@ class StopSignals:
         longer after the first ends the process; earlier repeats are the same stop.
     """
 
-    def __init__(self, poll_interval: float = 0.1, *, repeat_grace: float = 1.0) -> None:
+    def __init__(self, poll_interval: float = 0.1, *, repeat_grace: float = 3.0) -> None:
         if poll_interval <= 0.0:
             raise ValueError(f'poll_interval must be > 0 s, got {poll_interval}')
         if repeat_grace < 0.0:
@@ -98,6 +99,17 @@ class StopSignals:
         process with that signal's default action, even where SIGINT was inherited ignored.
         """
         self._forced_exit_allowed = True
+
+    def ignore_from_now(self) -> None:
+        """
+        Ignore both signals from now on (call when the teardown is over).
+
+        An echo of the stop signal can still arrive while the interpreter exits, and Python
+        puts the default action back for its own handlers during finalisation: the echo
+        would then kill a process that had finished cleanly. Ignoring is kept through exit.
+        """
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
     def request_stop(self) -> None:
         """Ask for the stop without a signal (the executor thread ended on its own)."""

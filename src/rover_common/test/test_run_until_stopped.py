@@ -66,6 +66,8 @@ PROBE = textwrap.dedent('''
 
         def destroy_node(self):
             print('destroyed', flush=True)
+            if sys.argv[1] == 'slow_destroy':
+                time.sleep(30.0)  # as a DDS writer lingering for a vanished subscriber
             super().destroy_node()
 
 
@@ -157,7 +159,7 @@ def test_a_later_signal_ends_a_hanging_teardown(tmp_path):
         wait_for_line(process, 'ready')
         process.send_signal(signal.SIGINT)
         wait_for_line(process, 'release')
-        time.sleep(1.2)  # past the repeat grace (1 s)
+        time.sleep(3.2)  # past the repeat grace (3 s)
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=10.0)
     finally:
@@ -180,3 +182,18 @@ def test_callback_failure_still_stops_motion_and_exits_non_zero(tmp_path):
     assert markers(output) == SHUTDOWN_STEPS, output
     assert 'callback failed' in output
     assert process.returncode != 0
+
+
+def test_a_slow_ros_teardown_is_cut_short_after_motion_and_devices_are_safe(tmp_path):
+    process = start_probe(tmp_path, 'slow_destroy')
+    try:
+        wait_for_line(process, 'ready')
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20.0)
+    finally:
+        process.kill()
+    assert markers(output) == SHUTDOWN_STEPS, output
+    assert 'exiting without waiting for it' in output
+    assert process.returncode == 0
+    assert time.monotonic() - started < 15.0, 'the 30 s destroy was not cut short'

@@ -110,6 +110,15 @@ def test_a_late_repeat_ends_the_process_once_forced_exit_is_allowed(allowed, sur
         assert result.returncode == -signal.SIGINT and 'survived' not in result.stdout
 
 
+def test_ignore_from_now_ignores_both_signals(saved_handlers):
+    stop = StopSignals().install()
+    stop.ignore_from_now()
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert all(signal.getsignal(s) == signal.SIG_IGN for s in STOP_SIGNALS)
+    assert not stop.stop_requested
+
+
 def test_repeat_grace_must_not_be_negative():
     with pytest.raises(ValueError, match='repeat_grace'):
         StopSignals(repeat_grace=-1.0)

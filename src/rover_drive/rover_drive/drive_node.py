@@ -388,10 +388,13 @@ class DriveNode(RoverNode):
         self._controller.engage_estop(SHUTDOWN_REASON, now=self._now())
         self._controller.stop()
 
-    def destroy_node(self) -> None:
-        """Stop the wheels, release the backend, then destroy the ROS entities."""
+    def release(self) -> None:
+        """Stop the wheels (again: a tick may have run since) and close the backend."""
         self.stop_motion()
         self._controller.close()
+
+    def destroy_node(self) -> None:
+        """Destroy the action servers, then the node."""
         for server in self._actions:
             server.destroy()
         super().destroy_node()

@@ -77,6 +77,7 @@ class Harness:
     def close(self):
         self.drive.stop_motion()
         self.executor.shutdown(timeout_sec=2.0)
+        self.drive.release()
         self.drive.destroy_node()
         self.probe.destroy_node()
 

@@ -602,13 +602,16 @@ class ShovelNode(RoverNode):
 
     # -- teardown ------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Close the product store (the evidence already written is committed)."""
+        self._store.close()
+
     def destroy_node(self) -> None:
-        """Destroy the action servers and clients, close the store, then the node."""
+        """Destroy the action servers and clients, then the node."""
         self._move_server.destroy()
         self._sample_server.destroy()
         self._drive.client.destroy()
         self._cameras.client.destroy()
-        self._store.close()
         super().destroy_node()
 
 

@@ -188,6 +188,7 @@ class Harness:
         self.move.destroy()
         self.collect.destroy()
         self.node.stop_motion()
+        self.node.release()
         self.node.destroy_node()
         self.rover.store.close()
         self.rover.destroy_node()
