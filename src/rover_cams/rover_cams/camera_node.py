@@ -311,7 +311,9 @@ class CamerasNode(RoverNode):
                 now = time.monotonic()
                 monitor.tick(now)
                 try:
-                    frame = self._rig.grab(side, timeout_s=timeout)
+                    frame = self._rig.stream_frame(side, timeout)
+                    if frame is None:  # a capture is waiting for this camera's next frame
+                        continue
                 except NoFrame as err:
                     monitor.no_frame(now, str(err))
                     continue

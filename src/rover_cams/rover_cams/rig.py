@@ -30,7 +30,8 @@ Stable API: ``CameraRig(sources, store, *, jpeg_quality, thumbnail_width,
 thumbnail_max_bytes, read_timeout_s, clock)``, ``CameraRig.fake(store, *, width, height,
 seed, clock, **options)``, ``cameras``, ``capture(camera, *, quality, thumbnail_width,
 command_id, pose) -> list[Capture]`` (``Capture`` is the named tuple ``(image,
-thumbnail)`` of two ``Product``), ``capture_one``, ``grab``, ``set_exposure_mode``,
+thumbnail)`` of two ``Product``), ``capture_one``, ``grab``, ``stream_frame``,
+``set_exposure_mode``,
 ``exposure_state``, ``release``, ``close``.
 
 A capture stores the full-resolution JPEG and its thumbnail in one store transaction, the
@@ -82,6 +83,7 @@ class _Camera:
         self.name = name
         self.source = source
         self.lock = threading.Lock()
+        self.captures_waiting = 0
         self.mode = ExposureMode.DEVICE
         self.auto: Optional[AutoExposure] = None
         self.exposure_note = ''
@@ -123,6 +125,7 @@ class CameraRig:
         self.thumbnail_max_bytes = int(thumbnail_max_bytes)
         self.read_timeout_s = float(read_timeout_s)
         self._clock = clock
+        self._waiting_lock = threading.Lock()
 
     @classmethod
     def fake(cls, store: ProductStore, *, width: int = 1280, height: int = 720,
@@ -168,6 +171,23 @@ class CameraRig:
                     cam.source.set_exposure(after)
         return frame
 
+    def stream_frame(self, camera: str, timeout_s: float) -> Optional[Frame]:
+        """
+        Read the next frame for a live stream, or None while a capture waits for one.
+
+        A source hands each frame to one reader. With a slow source (Gazebo rendering in
+        software: under one frame a second) a stream polling several times a second took
+        nearly every frame and starved captures; so the stream steps aside for a capture.
+
+        :raises DeviceError: the device failed.
+        :raises NoFrame: nothing arrived in time.
+        """
+        cam = self._camera(camera)
+        with self._waiting_lock:
+            if cam.captures_waiting:
+                return None
+        return self.grab(camera, timeout_s=timeout_s)
+
     def capture(self, camera: str = 'both', *, quality: int = 0, thumbnail_width: int = 0,
                 command_id: str = '', pose: Optional[Mapping[str, Any]] = None
                 ) -> List[Capture]:
@@ -206,9 +226,15 @@ class CameraRig:
         """
         self.check_request(quality=quality, thumbnail_width=thumbnail_width,
                            command_id=command_id)
-        self._camera(camera)
+        cam = self._camera(camera)
         quality = quality or self.jpeg_quality
-        frame = self.grab(camera)
+        with self._waiting_lock:
+            cam.captures_waiting += 1
+        try:
+            frame = self.grab(camera)
+        finally:
+            with self._waiting_lock:
+                cam.captures_waiting -= 1
         stamp = self._clock()
         jpeg = encode_frame(frame, quality)
         thumb = make_thumbnail(frame, width=thumbnail_width or self.thumbnail_width,

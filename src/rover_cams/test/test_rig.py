@@ -14,13 +14,17 @@
 
 """CameraRig: captures stored with thumbnails, bad requests refused, failures reported."""
 
+import threading
+import time
+
 import cv2
 import numpy as np
 import pytest
 from rover_cams.encoding import decode_jpeg, jpeg_size
 from rover_cams.exposure import AutoExposureLimits
 from rover_cams.fake_source import FakeSource
-from rover_cams.frames import DeviceError, Exposure
+from rover_cams.frames import DeviceError, Exposure, NoFrame
+from rover_cams.pushed_source import PushedSource
 from rover_cams.rig import CameraRig, Capture, CaptureFailed, ExposureMode, InvalidCaptureRequest
 from rover_cams.video_source import VideoSource
 from rover_common.product_store import (DownlinkState, ProductKind, ProductStore,
@@ -185,3 +189,44 @@ def test_rig_configuration_checked(store):
         CameraRig.fake(store, jpeg_quality=0)
     with pytest.raises(ValueError, match='thumbnail_max_bytes'):
         CameraRig.fake(store, thumbnail_max_bytes=10)
+
+
+def test_a_busy_stream_does_not_starve_a_capture_on_a_slow_source(store):
+    # Gazebo in software: a frame every 0.3 s here, a capture waits up to 0.7 s (two frames),
+    # while the stream polls back to back, each poll waiting up to 0.5 s.
+    source = PushedSource('left')
+    rig = CameraRig({'left': source}, store, read_timeout_s=0.7)
+    done = threading.Event()
+    streamed = []
+
+    def stream():
+        while not done.is_set():
+            try:
+                frame = rig.stream_frame('left', timeout_s=0.5)
+            except NoFrame:
+                continue
+            if frame is not None:
+                streamed.append(frame.sequence)
+
+    def push():
+        level = 0
+        while not done.is_set():
+            time.sleep(0.3)
+            level += 1
+            source.push(np.full((72, 128, 3), level % 255, np.uint8), 'rgb8', float(level))
+
+    workers = [threading.Thread(target=stream), threading.Thread(target=push)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(0.5)
+        captures = [rig.capture_one('left', command_id=f'c{i}') for i in range(5)]
+        streamed_during = len(streamed)
+        time.sleep(1.0)
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join(timeout=2.0)
+    assert len(captures) == 5
+    assert streamed_during > 0, 'the stream ran before the captures'
+    assert len(streamed) > streamed_during, 'the stream resumes after the captures'
