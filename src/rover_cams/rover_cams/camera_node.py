@@ -192,13 +192,19 @@ class CamerasNode(RoverNode):
                 CompressedImage, f'{base}/image_raw/compressed', qos_profile_sensor_data)
             self._info_pubs[side] = self.create_publisher(
                 CameraInfo, f'{base}/camera_info', qos_profile_sensor_data)
+        # Inputs in their own reentrant group, not the node's default mutually exclusive one:
+        # in the Gazebo run the default group stopped delivering simulator frames for good
+        # after subscribers of image_raw came and went (rclpy's MultiThreadedExecutor, cause
+        # not found), so every later capture timed out.
+        inputs_group = ReentrantCallbackGroup()
         if self._backend == 'gazebo':
             for side in self._names:
                 self.create_subscription(
                     Image, f'sim/camera_{side}/image_raw',
                     lambda msg, side=side: self._on_sim_image(side, msg),
-                    qos_profile_sensor_data)
-        self.create_subscription(Odometry, 'odom', self._on_odom, COMMAND_QOS)
+                    qos_profile_sensor_data, callback_group=inputs_group)
+        self.create_subscription(Odometry, 'odom', self._on_odom, COMMAND_QOS,
+                                 callback_group=inputs_group)
 
         self._stream_group = MutuallyExclusiveCallbackGroup()
         self._stream_timer = None
