@@ -26,6 +26,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Tuple
 
 import pytest
 
@@ -110,61 +111,56 @@ def markers(output: str):
     return [line.strip() for line in output.splitlines() if line.strip() in SHUTDOWN_STEPS]
 
 
+def stop_probe(tmp_path, case: str, steps, *, ignore_sigint: bool = False,
+               timeout: float = 10.0) -> Tuple[str, int]:
+    """
+    Start the probe, wait until it is up, then play ``steps``; return output and exit code.
+
+    A step is a signal to send, a line to wait for (consumed from the output) or a pause (s).
+    """
+    process = start_probe(tmp_path, case, ignore_sigint)
+    try:
+        wait_for_line(process, 'ready')
+        for step in steps:
+            if isinstance(step, str):
+                wait_for_line(process, step)
+            elif isinstance(step, float):
+                time.sleep(step)
+            else:
+                process.send_signal(step)
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return output, process.returncode
+
+
 @pytest.mark.parametrize('signum, ignore_sigint', [
     (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)])
 def test_signal_stops_motion_first_then_releases_and_exits_zero(tmp_path, signum,
                                                                 ignore_sigint):
-    process = start_probe(tmp_path, 'run', ignore_sigint)
-    try:
-        wait_for_line(process, 'ready')
-        process.send_signal(signum)
-        output, _ = process.communicate(timeout=10.0)
-    finally:
-        process.kill()
+    output, code = stop_probe(tmp_path, 'run', [signum], ignore_sigint=ignore_sigint)
     assert markers(output) == SHUTDOWN_STEPS, output
     assert f'{signal.Signals(signum).name}: stopped, shutting down' in output
-    assert process.returncode == 0, output
+    assert code == 0, output
 
 
 def test_ctrl_c_delivered_twice_as_under_ros2_launch_is_one_clean_stop(tmp_path):
     # A terminal's Ctrl-C reaches the node and ros2 launch forwards its own SIGINT at once.
-    process = start_probe(tmp_path, 'run')
-    try:
-        wait_for_line(process, 'ready')
-        process.send_signal(signal.SIGINT)
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=10.0)
-    finally:
-        process.kill()
+    output, code = stop_probe(tmp_path, 'run', [signal.SIGINT, signal.SIGINT])
     assert markers(output) == SHUTDOWN_STEPS, output
-    assert process.returncode == 0, output
+    assert code == 0, output
 
 
 def test_an_echo_after_the_teardown_does_not_turn_a_clean_exit_into_death(tmp_path):
-    process = start_probe(tmp_path, 'late_echo')
-    try:
-        wait_for_line(process, 'ready')
-        process.send_signal(signal.SIGINT)
-        wait_for_line(process, 'returned')
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=10.0)
-    finally:
-        process.kill()
-    assert process.returncode == 0
+    _, code = stop_probe(tmp_path, 'late_echo', [signal.SIGINT, 'returned', signal.SIGINT])
+    assert code == 0
 
 
 def test_a_later_signal_ends_a_hanging_teardown(tmp_path):
-    process = start_probe(tmp_path, 'hanging_teardown')
-    try:
-        wait_for_line(process, 'ready')
-        process.send_signal(signal.SIGINT)
-        wait_for_line(process, 'release')
-        time.sleep(3.2)  # past the repeat grace (3 s)
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=10.0)
-    finally:
-        process.kill()
-    assert process.returncode == -signal.SIGTERM
+    # 3.2 s: past the repeat grace (3 s)
+    _, code = stop_probe(tmp_path, 'hanging_teardown',
+                         [signal.SIGINT, 'release', 3.2, signal.SIGTERM])
+    assert code == -signal.SIGTERM
 
 
 def test_startup_error_is_one_fatal_line_and_exit_code_one(tmp_path):
@@ -185,15 +181,9 @@ def test_callback_failure_still_stops_motion_and_exits_non_zero(tmp_path):
 
 
 def test_a_slow_ros_teardown_is_cut_short_after_motion_and_devices_are_safe(tmp_path):
-    process = start_probe(tmp_path, 'slow_destroy')
-    try:
-        wait_for_line(process, 'ready')
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20.0)
-    finally:
-        process.kill()
+    started = time.monotonic()
+    output, code = stop_probe(tmp_path, 'slow_destroy', [signal.SIGTERM], timeout=20.0)
     assert markers(output) == SHUTDOWN_STEPS, output
     assert 'exiting without waiting for it' in output
-    assert process.returncode == 0
+    assert code == 0
     assert time.monotonic() - started < 15.0, 'the 30 s destroy was not cut short'
