@@ -30,14 +30,12 @@ reports frame rate, dropped frames, device errors, exposure and store usage on
 """
 
 import array
-import math
 from pathlib import Path
 import threading
 import time
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ament_index_python.packages import get_package_share_directory
-from builtin_interfaces.msg import Time
 from nav_msgs.msg import Odometry
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -53,7 +51,8 @@ from rover_cams.pushed_source import PushedSource
 from rover_cams.rig import CameraRig, ExposureMode, InvalidCaptureRequest
 from rover_cams.video_source import VideoSource
 from rover_common.product_store import Product, ProductStore, StoreError
-from rover_common.rover_node import COMMAND_QOS, RoverNode, run_until_stopped
+from rover_common.rover_node import (COMMAND_QOS, RoverNode, run_until_stopped, seconds_to_stamp,
+                                     stamp_to_seconds)
 from rover_interfaces.action import CaptureImage
 from rover_interfaces.msg import Product as ProductMsg
 from rover_interfaces.srv import ListProducts
@@ -68,21 +67,10 @@ _EXPOSURE_PARAMS = {'exposure_mode', 'exposure', 'gain', 'ae_target', 'ae_min_ex
 
 # -- conversions message <-> core -----------------------------------------------------------
 
-def stamp_to_msg(stamp: float) -> Time:
-    """Return a builtin Time of epoch seconds ``stamp``."""
-    sec = math.floor(stamp)
-    return Time(sec=int(sec), nanosec=min(999_999_999, int(round((stamp - sec) * 1e9))))
-
-
-def stamp_from_msg(msg: Time) -> float:
-    """Return epoch seconds of a builtin Time."""
-    return msg.sec + msg.nanosec * 1e-9
-
-
 def image_to_msg(frame: Frame, frame_id: str) -> Image:
     """Return a sensor_msgs/Image of a frame (one copy of the pixels)."""
     msg = Image()
-    msg.header.stamp = stamp_to_msg(frame.stamp)
+    msg.header.stamp = seconds_to_stamp(frame.stamp)
     msg.header.frame_id = frame_id
     msg.height, msg.width = frame.height, frame.width
     msg.encoding = frame.pixel_format
@@ -106,13 +94,13 @@ def image_from_msg(msg: Image) -> Tuple[np.ndarray, str, float]:
         raise ValueError(f'image data too short for {msg.width}x{msg.height} {msg.encoding}')
     rows = buffer[:msg.step * msg.height].reshape(msg.height, msg.step)[:, :row]
     shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
-    return rows.reshape(shape), msg.encoding, stamp_from_msg(msg.header.stamp)
+    return rows.reshape(shape), msg.encoding, stamp_to_seconds(msg.header.stamp)
 
 
 def compressed_to_msg(jpeg: bytes, frame: Frame, frame_id: str) -> CompressedImage:
     """Return a sensor_msgs/CompressedImage of JPEG bytes encoded from ``frame``."""
     msg = CompressedImage()
-    msg.header.stamp = stamp_to_msg(frame.stamp)
+    msg.header.stamp = seconds_to_stamp(frame.stamp)
     msg.header.frame_id = frame_id
     msg.format = f'{frame.pixel_format}; jpeg compressed {frame.pixel_format[:3]}' \
         if frame.pixel_format != 'mono8' else 'mono8; jpeg compressed mono8'
@@ -138,7 +126,7 @@ def calibration_to_msg(calibration: Calibration, frame_id: str) -> CameraInfo:
 def product_to_msg(product: Product) -> ProductMsg:
     """Return the rover_interfaces/Product of a catalog entry."""
     return ProductMsg(id=product.id, kind=int(product.kind), camera=product.camera,
-                      stamp=stamp_to_msg(product.stamp), path=str(product.path),
+                      stamp=seconds_to_stamp(product.stamp), path=str(product.path),
                       size_bytes=product.size_bytes, sha256=product.sha256,
                       downlink_state=int(product.downlink_state),
                       related_id=product.related_id)
@@ -148,7 +136,7 @@ def pose_from_odom(msg: Odometry) -> Dict[str, Any]:
     """Return the pose of an Odometry message as the catalog's JSON pose mapping."""
     p, q = msg.pose.pose.position, msg.pose.pose.orientation
     return {'frame_id': msg.header.frame_id, 'child_frame_id': msg.child_frame_id,
-            'stamp': stamp_from_msg(msg.header.stamp), 'x': p.x, 'y': p.y, 'z': p.z,
+            'stamp': stamp_to_seconds(msg.header.stamp), 'x': p.x, 'y': p.y, 'z': p.z,
             'qx': q.x, 'qy': q.y, 'qz': q.z, 'qw': q.w}
 
 
@@ -340,7 +328,7 @@ class CamerasNode(RoverNode):
             self._compressed_pubs[side].publish(compressed_to_msg(jpeg, frame, frame_id))
         info = self._camera_info(side, frame.width, frame.height)
         if info is not None:
-            info.header.stamp = stamp_to_msg(frame.stamp)
+            info.header.stamp = seconds_to_stamp(frame.stamp)
             self._info_pubs[side].publish(info)
 
     def _camera_info(self, side: str, width: int, height: int) -> Optional[CameraInfo]:

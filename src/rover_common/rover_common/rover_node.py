@@ -25,10 +25,12 @@ core tests use, commits in the post-set callback, and publishes ROS-free health 
 while the ROS context is still valid, then releases devices and tears down.
 """
 
+import math
 import os
 import threading
 from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, TypeVar
 
+from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
@@ -51,6 +53,17 @@ LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 #: Commands: reliable, a short queue.
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                          history=HistoryPolicy.KEEP_LAST)
+
+
+def seconds_to_stamp(seconds: float) -> TimeMsg:
+    """Return the builtin_interfaces/Time of ``seconds`` (epoch or sim time), to the ns."""
+    sec = math.floor(seconds)
+    return TimeMsg(sec=int(sec), nanosec=min(999_999_999, int(round((seconds - sec) * 1e9))))
+
+
+def stamp_to_seconds(stamp: TimeMsg) -> float:
+    """Return the seconds of a builtin_interfaces/Time."""
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def descriptor_for(spec: ParamSpec) -> ParameterDescriptor:

@@ -22,7 +22,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from rover_common.health import HealthReport, Level  # noqa: E402
 from rover_common.param_spec import ParamSpec, ParamTable  # noqa: E402
-from rover_common.rover_node import RoverNode  # noqa: E402
+from rover_common.rover_node import RoverNode, seconds_to_stamp, stamp_to_seconds  # noqa: E402
 
 
 def _table() -> ParamTable:
@@ -103,3 +103,10 @@ def test_health_is_published_on_diagnostics(node):
     status = received[0].status[0]
     assert status.name == 'probe: loop' and status.level == bytes([1])
     assert status.values[0].key == 'period'
+
+
+def test_stamp_conversions_are_symmetric_to_the_nanosecond():
+    stamp = seconds_to_stamp(1795521600.25)
+    assert (stamp.sec, stamp.nanosec) == (1795521600, 250_000_000)
+    assert stamp_to_seconds(stamp) == pytest.approx(1795521600.25)
+    assert seconds_to_stamp(12.9999999999).nanosec <= 999_999_999

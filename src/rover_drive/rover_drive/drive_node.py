@@ -33,8 +33,8 @@ from geometry_msgs.msg import TransformStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.time import Time
-from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode, run_until_stopped
+from rover_common.rover_node import (COMMAND_QOS, LATCHED_QOS, RoverNode, run_until_stopped,
+                                     seconds_to_stamp, stamp_to_seconds)
 from rover_drive.arbitration import Source
 from rover_drive.backends.base import WheelFeedback
 from rover_drive.backends.factory import create_backend
@@ -61,22 +61,17 @@ TYPE_CHECK_PERIOD = 2.0
 SHUTDOWN_REASON = 'drive shutting down'
 
 
-def seconds_to_msg(seconds: float) -> TimeMsg:
-    """Return a builtin_interfaces/Time for ``seconds``."""
-    return Time(nanoseconds=int(round(seconds * 1e9))).to_msg()
-
-
-def stamp_to_seconds(stamp: TimeMsg) -> Optional[float]:
-    """Return the stamp in seconds, None for a zero stamp (unstamped)."""
+def command_stamp(stamp: TimeMsg) -> Optional[float]:
+    """Return a command's stamp in seconds, None for a zero stamp (unstamped)."""
     if stamp.sec == 0 and stamp.nanosec == 0:
         return None
-    return stamp.sec + stamp.nanosec * 1e-9
+    return stamp_to_seconds(stamp)
 
 
 def status_to_msg(status: DriveStatus) -> DriveStatusMsg:
     """Convert the core status into rover_interfaces/DriveStatus."""
     msg = DriveStatusMsg()
-    msg.header.stamp = seconds_to_msg(status.stamp)
+    msg.header.stamp = seconds_to_stamp(status.stamp)
     msg.mode = int(status.mode)
     msg.active_source = int(status.active_source)
     msg.interlock = int(status.interlock)
@@ -100,7 +95,7 @@ def odometry_to_msg(estimate: OdometryEstimate, odom_frame: str,
                     base_frame: str) -> Odometry:
     """Convert an odometry estimate into nav_msgs/Odometry."""
     msg = Odometry()
-    msg.header.stamp = seconds_to_msg(estimate.stamp)
+    msg.header.stamp = seconds_to_stamp(estimate.stamp)
     msg.header.frame_id = odom_frame
     msg.child_frame_id = base_frame
     msg.pose.pose.position.x = estimate.pose.x
@@ -119,7 +114,7 @@ def odometry_to_transform(estimate: OdometryEstimate, odom_frame: str,
                           base_frame: str) -> TransformStamped:
     """Return the odom -> base_link transform of an estimate."""
     tf = TransformStamped()
-    tf.header.stamp = seconds_to_msg(estimate.stamp)
+    tf.header.stamp = seconds_to_stamp(estimate.stamp)
     tf.header.frame_id = odom_frame
     tf.child_frame_id = base_frame
     tf.transform.translation.x = estimate.pose.x
@@ -133,7 +128,7 @@ def odometry_to_transform(estimate: OdometryEstimate, odom_frame: str,
 def wheel_feedback_to_msg(feedback: WheelFeedback, stamp: float) -> JointState:
     """Convert measured wheel state into sensor_msgs/JointState (effort = current, A)."""
     msg = JointState()
-    msg.header.stamp = seconds_to_msg(stamp)
+    msg.header.stamp = seconds_to_stamp(stamp)
     msg.name = list(WHEEL_JOINTS)
     msg.position = [float(v) for v in feedback.positions]
     msg.velocity = [float(v) for v in feedback.velocities]
@@ -217,7 +212,7 @@ class DriveNode(RoverNode):
     # ---- inputs ---------------------------------------------------------------------------
     def _on_twist(self, source: Source, msg) -> None:
         now = self._now()
-        twist, stamp = (msg.twist, stamp_to_seconds(msg.header.stamp)) if self._stamped \
+        twist, stamp = (msg.twist, command_stamp(msg.header.stamp)) if self._stamped \
             else (msg, None)
         try:
             verdict = self._controller.command_velocity(source, twist.linear.x, twist.angular.z,

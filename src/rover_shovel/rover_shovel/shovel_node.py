@@ -42,11 +42,11 @@ from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalRespons
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.qos import qos_profile_sensor_data
-from rclpy.time import Time
 from rover_common.health import HealthReport, Level
 from rover_common.param_spec import ParamValue
 from rover_common.product_store import ProductStore, StoreError
-from rover_common.rover_node import COMMAND_QOS, LATCHED_QOS, RoverNode, run_until_stopped
+from rover_common.rover_node import (COMMAND_QOS, LATCHED_QOS, RoverNode, run_until_stopped,
+                                     seconds_to_stamp)
 from rover_interfaces.action import CaptureImage, CollectSample, DriveDistance, MoveShovel
 from rover_interfaces.msg import DriveStatus, ShovelState
 from rover_shovel.backends import fake_actuator, hardware_actuator
@@ -71,11 +71,6 @@ _CAMERAS = {'left': CaptureImage.Goal.CAMERA_LEFT, 'right': CaptureImage.Goal.CA
 
 
 # -- message <-> core conversions ----------------------------------------------------------
-
-def seconds_to_stamp(seconds: float):
-    """Return a builtin_interfaces/Time for ``seconds``."""
-    return Time(nanoseconds=int(round(seconds * 1e9))).to_msg()
-
 
 def status_to_msg(status: ShovelStatus) -> ShovelState:
     """Return the ShovelState message of a core status."""
