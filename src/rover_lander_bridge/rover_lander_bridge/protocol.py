@@ -166,10 +166,12 @@ class EventId(enum.IntEnum):
     TC_AUTH_FAILURE = 1
     TC_REPLAY = 2
     TC_MALFORMED = 3
+    TC_REFUSALS_SUPPRESSED = 4
     LINK_LOST = 10
     LINK_SAFED = 11
     LINK_RESTORED = 12
     SAFING_RELEASED = 13
+    LINK_HOLD = 14
     ESTOP_ENGAGED = 20
     ESTOP_RELEASED = 21
     ROVER_FAULT = 22
@@ -177,7 +179,17 @@ class EventId(enum.IntEnum):
     TM_DROPPED = 30
     FILE_DOWNLINK_DONE = 40
     FILE_DOWNLINK_FAILED = 41
+    FILE_DOWNLINK_RESUMED = 42
     BRIDGE_STARTED = 50
+    BRIDGE_FAULT = 51
+    STATE_DB_MOVED_ASIDE = 52
+    STORE_UNAVAILABLE = 60
+    STORE_AVAILABLE = 61
+    PRODUCTS_READOPTED = 62
+    PRODUCTS_QUARANTINED = 63
+    PRODUCTS_VANISHED = 64
+    UPLINK_LOCKED = 70
+    REPLAY_WINDOW_RESET = 71
 
 
 #: Severity (ST[5] subtype) of each event.
@@ -185,10 +197,12 @@ EVENT_SEVERITY = {
     EventId.TC_AUTH_FAILURE: EventSubtype.LOW,
     EventId.TC_REPLAY: EventSubtype.LOW,
     EventId.TC_MALFORMED: EventSubtype.LOW,
+    EventId.TC_REFUSALS_SUPPRESSED: EventSubtype.LOW,
     EventId.LINK_LOST: EventSubtype.MEDIUM,
     EventId.LINK_SAFED: EventSubtype.HIGH,
     EventId.LINK_RESTORED: EventSubtype.INFO,
     EventId.SAFING_RELEASED: EventSubtype.INFO,
+    EventId.LINK_HOLD: EventSubtype.MEDIUM,
     EventId.ESTOP_ENGAGED: EventSubtype.HIGH,
     EventId.ESTOP_RELEASED: EventSubtype.INFO,
     EventId.ROVER_FAULT: EventSubtype.HIGH,
@@ -196,7 +210,17 @@ EVENT_SEVERITY = {
     EventId.TM_DROPPED: EventSubtype.MEDIUM,
     EventId.FILE_DOWNLINK_DONE: EventSubtype.INFO,
     EventId.FILE_DOWNLINK_FAILED: EventSubtype.MEDIUM,
+    EventId.FILE_DOWNLINK_RESUMED: EventSubtype.INFO,
     EventId.BRIDGE_STARTED: EventSubtype.INFO,
+    EventId.BRIDGE_FAULT: EventSubtype.HIGH,
+    EventId.STATE_DB_MOVED_ASIDE: EventSubtype.HIGH,
+    EventId.STORE_UNAVAILABLE: EventSubtype.HIGH,
+    EventId.STORE_AVAILABLE: EventSubtype.INFO,
+    EventId.PRODUCTS_READOPTED: EventSubtype.MEDIUM,
+    EventId.PRODUCTS_QUARANTINED: EventSubtype.HIGH,
+    EventId.PRODUCTS_VANISHED: EventSubtype.HIGH,
+    EventId.UPLINK_LOCKED: EventSubtype.HIGH,
+    EventId.REPLAY_WINDOW_RESET: EventSubtype.MEDIUM,
 }
 
 

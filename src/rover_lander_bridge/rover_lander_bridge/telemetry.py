@@ -210,8 +210,13 @@ def seconds_event(event_id: EventId, seconds: float) -> Event:
     return Event(event_id, _SECONDS.pack(seconds))
 
 
+#: Events whose aux data is one u32 count.
+_COUNT_EVENTS = (EventId.TM_DROPPED, EventId.BRIDGE_STARTED, EventId.TC_REFUSALS_SUPPRESSED,
+                 EventId.PRODUCTS_READOPTED)
+
+
 def count_event(event_id: EventId, count: int) -> Event:
-    """Return an event carrying one count (TM_DROPPED, BRIDGE_STARTED)."""
+    """Return an event carrying one count (one of :data:`_COUNT_EVENTS`)."""
     return Event(event_id, _COUNT.pack(count))
 
 
@@ -231,7 +236,7 @@ def describe_event(event: Event) -> str:
         if event.event_id in (EventId.LINK_LOST, EventId.LINK_SAFED, EventId.LINK_RESTORED):
             (seconds,) = unpack_exact(_SECONDS, aux, name)
             return f'{name}: {seconds:.1f} s'
-        if event.event_id in (EventId.TM_DROPPED, EventId.BRIDGE_STARTED):
+        if event.event_id in _COUNT_EVENTS:
             (count,) = unpack_exact(_COUNT, aux, name)
             return f'{name}: {count}'
         texts, offset = [], 0
