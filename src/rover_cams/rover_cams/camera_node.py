@@ -212,9 +212,9 @@ class CamerasNode(RoverNode):
             f'cameras {", ".join(self._names)} on {self._backend}, '
             f'{params["width"]}x{params["height"]} at {params["stream_rate"]} Hz, '
             f'products in {self._store.root}')
-        if self._store.recovery.removed_temp or self._store.recovery.removed_orphans \
-                or self._store.recovery.lost_ids:
-            self.get_logger().warning(f'product store recovery: {self._store.recovery}')
+        if not self._store.recovery.clean:
+            self.get_logger().warning(
+                f'product store recovery: {self._store.recovery.summary()}')
 
     @property
     def rig(self) -> CameraRig:

@@ -133,15 +133,14 @@ def store_report(usage: StoreUsage, *, recovery: Optional[RecoveryReport] = None
               'used_percent': f'{100 * usage.fraction:.1f}', 'products': str(usage.count),
               'pending_downlink': str(usage.pending_count), 'last_error': last_error}
     if recovery is not None:
-        values['recovered_on_open'] = str(len(recovery.removed_temp) +
-                                          len(recovery.removed_orphans))
-        values['lost_on_open'] = str(len(recovery.lost_ids))
+        values['readopted_on_open'] = str(len(recovery.readopted))
+        values['quarantined_on_open'] = str(len(recovery.quarantined))
+        values['lost_on_open'] = str(len(recovery.vanished))
     if last_error:
         return HealthReport('product store', Level.ERROR, last_error, values)
-    if recovery is not None and recovery.lost_ids:
-        return HealthReport('product store', Level.WARN,
-                            f'{len(recovery.lost_ids)} product file(s) were missing on open',
-                            values)
+    if recovery is not None and (recovery.quarantined or recovery.vanished
+                                 or recovery.catalog_moved_aside):
+        return HealthReport('product store', Level.WARN, recovery.summary(), values)
     if usage.fraction > STORE_WARN_SHARE:
         return HealthReport('product store', Level.WARN,
                             f'{100 * usage.fraction:.0f} % of the budget used', values)

@@ -75,5 +75,8 @@ def test_store_report_levels():
     assert store_report(full).level is Level.WARN
     failed = store_report(usage, last_error='store full')
     assert failed.level is Level.ERROR and failed.message == 'store full'
-    lost = store_report(usage, recovery=RecoveryReport(lost_ids=('img-x',)))
+    lost = store_report(usage, recovery=RecoveryReport(vanished=('img-x',)))
     assert lost.level is Level.WARN and lost.values['lost_on_open'] == '1'
+    assert lost.message == '0 re-adopted, 0 quarantined, 1 vanished'
+    readopted = store_report(usage, recovery=RecoveryReport(readopted=('img-y',)))
+    assert readopted.level is Level.OK and readopted.values['readopted_on_open'] == '1'

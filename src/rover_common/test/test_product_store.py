@@ -28,7 +28,8 @@ import textwrap
 import pytest
 from rover_common.product_store import (CorruptProduct, DownlinkState, InvalidProduct,
                                         make_product_id, ProductKind, ProductNotDownlinked,
-                                        ProductStore, StoreFull, UnknownProduct)
+                                        ProductStore, StoreFull, StoreUnavailable,
+                                        UnknownProduct)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PRODUCT_MSG = PACKAGE_DIR.parent / 'rover_interfaces' / 'msg' / 'Product.msg'
@@ -40,8 +41,9 @@ def _store(tmp_path: Path, budget: int = 10_000_000, **kwargs) -> ProductStore:
     return ProductStore(tmp_path / 'store', budget_bytes=budget, **kwargs)
 
 
-def _files(store_root: Path) -> set:
-    return {p.name for p in (store_root / 'products').iterdir()}
+def _files(store_root: Path, directory: str = 'products') -> set:
+    path = store_root / directory
+    return {p.name for p in path.iterdir()} if path.is_dir() else set()
 
 
 def _assert_consistent(store: ProductStore) -> None:
@@ -147,6 +149,7 @@ def test_bad_put_is_refused_and_writes_nothing(store, kwargs, match):
     with pytest.raises(InvalidProduct, match=match):
         store.put(data, **args)
     assert store.usage().count == 0 and _files(store.root) == set()
+    assert _files(store.root, 'meta') == set()
 
 
 def test_unknown_ids(store):
@@ -233,7 +236,7 @@ def test_reopen_keeps_everything(tmp_path):
         before = store.list()
     with _store(tmp_path) as store:
         assert store.list() == before
-        assert store.recovery.removed_orphans == () and store.recovery.lost_ids == ()
+        assert store.recovery.clean and store.pending_recovery_reports() == []
         assert store.read(image.id) == b'full'
 
 
@@ -251,42 +254,36 @@ def test_refuses_newer_schema(tmp_path):
     db = sqlite3.connect(tmp_path / 'store' / 'catalog.sqlite3')
     db.execute('PRAGMA user_version = 99')
     db.close()
-    with pytest.raises(Exception, match='newer'):
+    with pytest.raises(StoreUnavailable, match='newer'):
         _store(tmp_path)
 
 
-def test_recovery_cleans_leftovers(tmp_path):
-    with _store(tmp_path) as store:
-        keep = store.put(b'keep', kind=ProductKind.IMAGE, suffix='.jpg', stamp=T0)
-        gone = store.put(b'gone', kind=ProductKind.IMAGE, suffix='.jpg', stamp=T0 + 1)
-    products = tmp_path / 'store' / 'products'
-    (products / '.tmp-img-20261124T120000000Z-0000.jpg').write_bytes(b'half')
-    (products / 'img-20261124T120009000Z-0001.jpg').write_bytes(b'orphan')
-    (products / gone.path.name).unlink()
-    with _store(tmp_path) as store:
-        report = store.recovery
-        assert report.removed_temp == ('.tmp-img-20261124T120000000Z-0000.jpg',)
-        assert report.removed_orphans == ('img-20261124T120009000Z-0001.jpg',)
-        assert report.lost_ids == (gone.id,) and not report.sweep_skipped
-        assert [p.id for p in store.list()] == [keep.id]
-        _assert_consistent(store)
-    db = sqlite3.connect(tmp_path / 'store' / 'catalog.sqlite3')
-    lost = db.execute('SELECT id, reason FROM lost').fetchall()
-    db.close()
-    assert lost == [(gone.id, 'file missing on open')]
-
-
-def test_failed_rename_rolls_back(tmp_path, monkeypatch):
+def test_failure_after_rename_keeps_the_file_for_readoption(tmp_path):
     with _store(tmp_path) as store:
         def crash(stage):
             if stage == 'renamed':
                 raise OSError('simulated I/O error')
         store._crash_point = crash
-        with pytest.raises(OSError, match='simulated'):
+        with pytest.raises(StoreUnavailable, match='simulated'):
             store.put(b'x', kind=ProductKind.IMAGE, suffix='.jpg', stamp=T0)
         assert store.usage().count == 0
     with _store(tmp_path) as store:
-        assert store.usage().count == 0 and _files(store.root) == set()
+        assert len(store.recovery.readopted) == 1 and store.usage().count == 1
+        assert store.read(store.recovery.readopted[0]) == b'x'
+        _assert_consistent(store)
+
+
+def test_failure_before_rename_leaves_nothing(tmp_path):
+    with _store(tmp_path) as store:
+        def crash(stage):
+            if stage == 'sidecar_written':
+                raise OSError('simulated I/O error')
+        store._crash_point = crash
+        with pytest.raises(StoreUnavailable, match='simulated'):
+            store.put(b'x', kind=ProductKind.IMAGE, suffix='.jpg', stamp=T0)
+        assert _files(store.root) == set() and _files(store.root, 'meta') == set()
+    with _store(tmp_path) as store:
+        assert store.recovery.clean and store.usage().count == 0
 
 
 # -- real crashes: a child process is SIGKILLed in the middle of a put ---------------------
@@ -336,26 +333,40 @@ def _kill(child: subprocess.Popen) -> None:
 
 
 @pytest.mark.parametrize('mode', ['single', 'pair'])
-@pytest.mark.parametrize('stage, survives', [
-    ('temp_written', False), ('renamed', False), ('row_inserted', False), ('committed', True)])
-def test_sigkill_at_each_write_stage(tmp_path, stage, survives, mode):
+@pytest.mark.parametrize('stage, outcome', [
+    ('temp_written', 'quarantined'), ('sidecar_written', 'readopted'),
+    ('renamed', 'readopted'), ('row_inserted', 'readopted'), ('committed', 'stored')])
+def test_sigkill_at_each_write_stage_loses_nothing(tmp_path, stage, outcome, mode):
+    """Killed before its sidecar, a write is quarantined; after it, it is re-adopted."""
     root = tmp_path / 'store'
     child = _spawn(root, stage, mode)
     try:
         line = child.stdout.readline()
         assert line.strip() == f'at {stage}', line
-        if not survives:
-            leftovers = _files(root)
-            assert leftovers, 'the kill must hit while a file is on disk'
+        leftovers = {name: (root / 'products' / name).read_bytes() for name in _files(root)}
+        assert len(leftovers) == (2 if mode == 'pair' else 1)
     finally:
         _kill(child)
     with ProductStore(root, budget_bytes=10**9) as store:
-        expected = (2 if mode == 'pair' else 1) if survives else 0
-        assert store.usage().count == expected
+        report = store.recovery
         _assert_consistent(store)
-        if not survives:
-            report = store.recovery
-            assert len(report.removed_temp) + len(report.removed_orphans) == len(leftovers)
+        if outcome == 'stored':
+            assert report.clean and store.usage().count == len(leftovers)
+        elif outcome == 'readopted':
+            assert len(report.readopted) == len(leftovers) and not report.quarantined
+            stored = {p.path.name: store.read(p.id) for p in store.list()}
+            assert stored == {name.removeprefix('.tmp-'): data
+                              for name, data in leftovers.items()}
+            if mode == 'pair':
+                image, thumb = sorted(store.list(), key=lambda p: p.kind)
+                assert image.related_id == thumb.id and thumb.related_id == image.id
+        else:
+            assert store.usage().count == 0 and not report.readopted
+            assert report.quarantined == tuple(sorted(f'quarantine/{n}' for n in leftovers))
+            for name, data in leftovers.items():
+                assert (root / 'quarantine' / name).read_bytes() == data
+        assert [r for _, r in store.pending_recovery_reports()] == \
+            ([] if report.clean else [report])
 
 
 def test_sigkill_at_random_times_loses_nothing_committed(tmp_path):
@@ -391,8 +402,8 @@ def test_open_does_not_sweep_another_process_write(tmp_path):
     finally:
         _kill(child)
     with ProductStore(root, budget_bytes=10**9) as store:
-        assert store.recovery.removed_temp == tuple(in_flight)
-        assert _files(root) == set()
+        assert store.recovery.quarantined == tuple(f'quarantine/{n}' for n in in_flight)
+        assert _files(root) == set() and _files(root, 'quarantine') == in_flight
 
 
 def test_two_processes_share_the_store(tmp_path):
