@@ -45,8 +45,10 @@ from rover_common.param_spec import ParamValue
 from rover_common.product_store import ProductStore
 from rover_lander_bridge import commands as cmd
 from rover_lander_bridge.cfdp_link import CfdpConfig, FileReceiver
+from rover_lander_bridge.downlink_auth import DownlinkWindow
 from rover_lander_bridge.ground import CommandStatus, GroundStation
-from rover_lander_bridge.ground_cli import describe_command, GroundSession, Printer
+from rover_lander_bridge.ground_cli import (describe_command, describe_downlink, GroundSession,
+                                            Printer)
 from rover_lander_bridge.link_emulator import Direction, LinkEmulator, LinkProfile
 from rover_lander_bridge.params import TABLE
 from rover_lander_bridge.protocol import (CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, HkSet,
@@ -141,9 +143,12 @@ class LoopbackSystem:
                                                   nak_timer_s=link.cfdp_timer_s,
                                                   inactivity_s=max(120.0,
                                                                    4.0 * link.cfdp_timer_s)))
+        ground_state = self.workdir / 'ground.sqlite3'
+        window = DownlinkWindow(path=ground_state)
+        self._closers.append(window.close)
         station = GroundStation(mac=MacEngine({1: load_key(self.key_file)}), spi=1,
-                                counter=ArsnCounter(self.workdir / 'ground.sqlite3', 1),
-                                receiver=receiver)
+                                counter=ArsnCounter(ground_state, 1), receiver=receiver,
+                                window=window)
         ground_transport = UdpTransport((LOCALHOST, ground_port), self.emulator.ground_address)
         self._closers.append(ground_transport.close)
         self.session = GroundSession(station, ground_transport, printer=printer,
@@ -282,6 +287,7 @@ def run_scenario(system: LoopbackSystem, printer: Printer, *, loss: float,
     for direction in Direction:
         c = system.emulator.counters(direction)
         printer.line(f'link {direction.value}: {c.frames_in} frames in, {c.dropped_loss} lost')
+    printer.line(describe_downlink(system.session.station.counters))
     ok = not missing and all('MISMATCH' not in r[3] and 'DIFFERENT' not in r[3]
                              for r in received)
     printer.line(f'demo {"complete" if ok else "FAILED"} in {time.monotonic() - t0:.0f} s; '

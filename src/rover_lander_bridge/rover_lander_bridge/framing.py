@@ -38,9 +38,21 @@ So every uplink CFDP PDU is authenticated and replay-checked exactly like a tele
 frame is refused before its packet is looked at if its length is inconsistent, its SPI has
 no key, its MAC is wrong, or its ARSN was seen (:mod:`rover_lander_bridge.security`).
 
-**Downlink frame** (rover to ground): complete space packets back to back, at most
-``max_frame_bytes`` long unless a single packet is longer. Not authenticated (the uplink is
-what moves the rover). The ground splits frames with spacepackets' ``parse_space_packets``.
+**Downlink frame** (rover to ground; one per UDP datagram or serial frame), the same shape::
+
+    offset  size  field
+    0       2     SPI, security parameter index (selects the downlink key)
+    2       8     DSN, downlink sequence number: 64 bits, increasing, never repeated
+    10      N     complete space packets back to back (N <= ``max_frame_bytes`` unless a
+                  single packet is longer)
+    10+N    16    MAC: HMAC-SHA256 of bytes [0, 10+N) under the downlink key, first 16 bytes
+
+Every downlink frame is sealed this way: verification reports, events, housekeeping, time
+reports, CFDP PDUs and the beacons sent while the link is down. The downlink key is not the
+uplink key (:mod:`rover_lander_bridge.downlink_auth` derives one from the other), so a frame
+of one direction can never pass for a frame of the other. The ground opens a frame with
+:func:`open_downlink` and only then reads its packets; the DSN still has to pass the ground's
+anti-replay window. A frame adds :data:`DOWNLINK_SECURITY_OVERHEAD` (26) bytes to its packets.
 """
 
 from dataclasses import dataclass
@@ -57,13 +69,17 @@ SECURITY_HEADER_LEN = SECURITY_HEADER.size
 PRIMARY_HEADER_LEN = 6
 #: Smallest possible uplink frame: header, a 7-byte space packet, MAC.
 MIN_UPLINK_FRAME = SECURITY_HEADER_LEN + PRIMARY_HEADER_LEN + 1 + MAC_LEN
+#: Bytes a downlink frame adds to its space packets: security header and MAC.
+DOWNLINK_SECURITY_OVERHEAD = SECURITY_HEADER_LEN + MAC_LEN
+#: Smallest possible downlink frame: header, a 7-byte space packet, MAC.
+MIN_DOWNLINK_FRAME = DOWNLINK_SECURITY_OVERHEAD + PRIMARY_HEADER_LEN + 1
 #: Downlink packet ids the ground accepts.
 DOWNLINK_PACKET_IDS = (PacketId(PacketType.TM, True, APID_ROVER),
                        PacketId(PacketType.TM, False, APID_CFDP))
 
 
 class FrameError(Exception):
-    """An uplink frame that must be dropped; ``reason`` says why (event aux data)."""
+    """A frame that must be dropped; ``reason`` says why (event aux data, ground counters)."""
 
     def __init__(self, reason: RejectReason, detail: str) -> None:
         super().__init__(detail)
@@ -83,6 +99,17 @@ class UplinkFrame:
     def apid(self) -> int:
         """Return the APID of the packet."""
         return ((self.packet[0] & 0x07) << 8) | self.packet[1]
+
+
+@dataclass(frozen=True)
+class DownlinkFrame:
+    """An authenticated downlink frame; the DSN still has to pass the anti-replay window."""
+
+    spi: int
+    dsn: int
+    packets: Tuple[bytes, ...]
+    garbage: int
+    """Bytes between the header and the MAC that were not space packets (a rover fault)."""
 
 
 def protect(mac: MacEngine, spi: int, arsn: int, packet: bytes) -> bytes:
@@ -143,13 +170,54 @@ def apid_of(packet: bytes) -> int:
     return ((packet[0] & 0x07) << 8) | packet[1]
 
 
+def protect_downlink(mac: MacEngine, spi: int, dsn: int, packets: bytes) -> bytes:
+    """Return the downlink frame of ``packets`` (space packets back to back), sealed."""
+    body = SECURITY_HEADER.pack(spi, dsn) + bytes(packets)
+    return body + mac.tag(spi, body)
+
+
+def open_downlink(mac: MacEngine, frame: bytes) -> DownlinkFrame:
+    """
+    Check a downlink frame's size, SPI and MAC; only then split it into its packets.
+
+    :raises FrameError: TRUNCATED, UNKNOWN_SPI or BAD_MAC (a frame damaged on the link fails
+        the MAC like a forged one: they cannot be told apart, and neither may be read).
+    """
+    size = len(frame)
+    if size < MIN_DOWNLINK_FRAME:
+        raise FrameError(RejectReason.TRUNCATED, f'downlink frame of {size} bytes is shorter '
+                                                 f'than the minimum {MIN_DOWNLINK_FRAME}')
+    spi, dsn = SECURITY_HEADER.unpack_from(frame, 0)
+    if not mac.knows(spi):
+        raise FrameError(RejectReason.UNKNOWN_SPI, f'downlink SPI {spi} has no key')
+    frame = bytes(frame)
+    body_end = size - MAC_LEN
+    if not mac.verify(spi, frame[:body_end], frame[body_end:]):
+        raise FrameError(RejectReason.BAD_MAC,
+                         f'downlink MAC check failed (SPI {spi}, DSN {dsn})')
+    packets, garbage = _split_packets(frame[SECURITY_HEADER_LEN:body_end])
+    return DownlinkFrame(spi, dsn, tuple(packets), garbage)
+
+
 def split_downlink(frame: bytes) -> Tuple[List[bytes], int]:
     """
-    Return the space packets of a downlink frame and how many bytes were not packets.
+    Return the space packets a downlink frame claims to carry, without checking its MAC.
 
-    Bytes that do not start a known packet (corruption on the link) are skipped, as is an
-    incomplete packet at the end.
+    For counting what a refused frame held and for inspecting recorded frames; the ground
+    reads telemetry only from :func:`open_downlink`. The second value is how many bytes were
+    not packets (header and MAC excluded).
     """
-    result = parse_space_packets(bytes(frame), DOWNLINK_PACKET_IDS)
+    if len(frame) < DOWNLINK_SECURITY_OVERHEAD:
+        return [], len(frame)
+    return _split_packets(bytes(frame[SECURITY_HEADER_LEN:len(frame) - MAC_LEN]))
+
+
+def _split_packets(data: bytes) -> Tuple[List[bytes], int]:
+    """
+    Return the space packets in ``data`` and how many bytes were not packets.
+
+    Bytes that do not start a known packet are skipped, as is an incomplete packet at the end.
+    """
+    result = parse_space_packets(data, DOWNLINK_PACKET_IDS)
     packets = [bytes(p) for p in result.tm_list]
-    return packets, len(frame) - sum(len(p) for p in packets)
+    return packets, len(data) - sum(len(p) for p in packets)

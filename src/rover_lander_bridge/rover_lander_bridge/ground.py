@@ -21,26 +21,34 @@ ping replies, file progress and completions). :class:`CommandTracker` follows ev
 command through its verification reports. The ``rover-ground`` console tool
 (:mod:`rover_lander_bridge.ground_cli`) and the end-to-end tests drive it over a transport.
 
-Exact duplicate packets (the link may duplicate, and the rover re-sends what it sent into a
-dying link) are dropped by content; CFDP PDUs are handed to the file receiver, whose own
-PDUs (ACK, NAK, Finished) go up authenticated like telecommands.
+Every downlink frame is authenticated before anything in it is read: its MAC under the
+downlink key (:mod:`rover_lander_bridge.downlink_auth`, compared in constant time) and its
+sequence number against the anti-replay window. A frame that fails (forged, damaged on the
+link, truncated, replayed, older than the window) becomes one :class:`RefusedFrame` item and
+a count in :class:`DownlinkCounters`; its packets never reach the TM decoder or the CFDP
+receiver, so a forged verification report or file PDU can produce neither a report nor a
+file. Inside authenticated frames, exact duplicate packets (the rover re-sends what it sent
+into a dying link) are dropped by content; CFDP PDUs are handed to the file receiver, whose
+own PDUs (ACK, NAK, Finished) go up authenticated like telecommands.
 """
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import hashlib
 from typing import Deque, Dict, List, Optional, Set, Tuple, Union
 
 from rover_lander_bridge import commands as cmd
 from rover_lander_bridge.cfdp_link import TransferOutcome
-from rover_lander_bridge.framing import (apid_of, cfdp_pdu_of, protect, split_downlink,
-                                         wrap_cfdp)
+from rover_lander_bridge.downlink_auth import derive_downlink_mac, DownlinkWindow
+from rover_lander_bridge.framing import (apid_of, cfdp_pdu_of, FrameError, open_downlink,
+                                         protect, split_downlink, wrap_cfdp)
 from rover_lander_bridge.protocol import (AckFlag, APID_CFDP, APID_ROVER, cds_to_utc,
                                           ErrorCode, EventSubtype, FunctionSubtype,
                                           GROUND_SOURCE_ID, HkSet, HkSubtype, ProtocolError,
-                                          Service, TestSubtype, TIMESTAMP_LEN, TimeSubtype,
-                                          VerificationSubtype)
-from rover_lander_bridge.security import ArsnCounter, MacEngine
+                                          RejectReason, Service, TestSubtype, TIMESTAMP_LEN,
+                                          TimeSubtype, VerificationSubtype)
+from rover_lander_bridge.sa_management import SaExchange
+from rover_lander_bridge.security import ArsnCounter, MacEngine, ReplayError
 from rover_lander_bridge.telemetry import (CommandResult, describe_event, Event, HkValues,
                                            ProductListPart, TimeReport, unpack_hk,
                                            unpack_result)
@@ -154,8 +162,43 @@ class Undecodable:
     reason: str
 
 
+@dataclass
+class DownlinkCounters:
+    """What the ground did with the downlink frames it received."""
+
+    frames_accepted: int = 0
+    forged_frames: int = 0
+    """MAC wrong or SPI unknown: forged, or damaged on the link (the two look the same)."""
+    forged_file_pdus: int = 0
+    """CFDP packets the forged frames claimed to carry (none reached the file receiver)."""
+    replayed_frames: int = 0
+    """Sequence number accepted before or older than the window (a replay, or a frame the
+    link duplicated or held back too long)."""
+    malformed_frames: int = 0
+    """Shorter than the smallest possible frame."""
+    duplicate_packets: int = 0
+    """Packets of authenticated frames dropped as exact copies of earlier ones."""
+    garbage_bytes: int = 0
+    """Bytes of authenticated frames that were not packets (a rover fault)."""
+
+    @property
+    def refused(self) -> int:
+        """Return the number of frames refused for any reason."""
+        return self.forged_frames + self.replayed_frames + self.malformed_frames
+
+
+@dataclass(frozen=True)
+class RefusedFrame:
+    """A downlink frame refused before anything in it was read."""
+
+    reason: RejectReason
+    detail: str
+    counters: DownlinkCounters
+    """The counters just after this refusal (a copy)."""
+
+
 GroundItem = Union[Verification, Housekeeping, EventReport, Result, ProductList, TimeItem,
-                   PingReply, FileProgress, FileDone, Undecodable]
+                   PingReply, FileProgress, FileDone, Undecodable, RefusedFrame]
 
 
 @dataclass
@@ -242,17 +285,22 @@ class GroundStation:
     """
     Builds uplink frames and reads downlink frames.
 
-    :param mac: the key(s); ``spi`` must have one.
-    :param spi: the security association used for sending.
+    :param mac: the uplink key(s); ``spi`` must have one. Downlink frames are accepted on
+        ``spi`` only, under the downlink key derived from its uplink key.
+    :param spi: the security association used for sending and receiving.
     :param counter: the persisted ARSN and TC sequence counter.
     :param receiver: the CFDP file receiver (None: CFDP PDUs are counted and dropped).
+    :param window: the downlink anti-replay window (None: a new one in memory only, so this
+        ground accepts again frames that a ground before its start accepted).
     """
 
     def __init__(self, *, mac: MacEngine, spi: int, counter: ArsnCounter,
-                 receiver=None) -> None:
+                 receiver=None, window: Optional[DownlinkWindow] = None) -> None:
         if not mac.knows(spi):
             raise ValueError(f'no key for SPI {spi}')
         self._mac = mac
+        self._downlink_mac = derive_downlink_mac(mac, spi)
+        self._window = window if window is not None else DownlinkWindow()
         self._spi = spi
         self._counter = counter
         self._receiver = receiver
@@ -260,9 +308,13 @@ class GroundStation:
         self.tracker = CommandTracker()
         self._seen: Set[bytes] = set()
         self._seen_order: Deque[bytes] = deque()
-        self.duplicates = 0
-        self.garbage_bytes = 0
+        self._counters = DownlinkCounters()
         self._last_progress: Optional[Tuple[Optional[str], int]] = None
+
+    @property
+    def counters(self) -> DownlinkCounters:
+        """Return a copy of the downlink counters."""
+        return replace(self._counters)
 
     def command(self, command: cmd.Command, now: float, *,
                 ack: AckFlag = AckFlag.ALL) -> Tuple[bytes, RequestId]:
@@ -280,15 +332,39 @@ class GroundStation:
         arsn, _ = self._counter.take()
         return protect(self._mac, self._spi, arsn, packet)
 
+    def sa_exchange(self, floor: Optional[int] = None) -> SaExchange:
+        """
+        Return a window reset of this station's SPI, to run over the link (``sa-reset``).
+
+        :param floor: the new floor; None keeps the rover's floor or raises it to this
+            station's ARSN counter (see :class:`~rover_lander_bridge.sa_management.SaExchange`).
+        """
+        return SaExchange(self._mac, self._spi, self._counter, floor=floor)
+
     def handle_frame(self, frame: bytes, now: float) -> List[GroundItem]:
-        """Return the items of a downlink frame (CFDP PDUs go to the receiver)."""
-        packets, garbage = split_downlink(frame)
-        self.garbage_bytes += garbage
+        """
+        Return the items of a downlink frame (CFDP PDUs go to the receiver).
+
+        A frame that fails authentication or the anti-replay window gives only a
+        :class:`RefusedFrame`.
+
+        :raises rover_common.state_db.StateDbUnavailable: a persisted window could not save
+            the frame's sequence number (the frame is not read).
+        """
+        try:
+            opened = open_downlink(self._downlink_mac, frame)
+            self._window.accept(opened.spi, opened.dsn)
+        except FrameError as err:
+            return [self._refuse(frame, err.reason, err.detail)]
+        except ReplayError as err:
+            return [self._refuse(frame, RejectReason.REPLAY, str(err))]
+        self._counters.frames_accepted += 1
+        self._counters.garbage_bytes += opened.garbage
         items: List[GroundItem] = []
-        for packet in packets:
+        for packet in opened.packets:
             digest = hashlib.blake2b(packet, digest_size=16).digest()
             if digest in self._seen:
-                self.duplicates += 1
+                self._counters.duplicate_packets += 1
                 continue
             self._remember(digest)
             if apid_of(packet) == APID_CFDP:
@@ -310,6 +386,18 @@ class GroundStation:
                                                 seq_count=self._next_cfdp_seq()))
                   for pdu in self._receiver.drain()]
         return frames, self._file_items()
+
+    def _refuse(self, frame: bytes, reason: RejectReason, detail: str) -> RefusedFrame:
+        counters = self._counters
+        if reason is RejectReason.REPLAY:
+            counters.replayed_frames += 1
+        elif reason is RejectReason.TRUNCATED:
+            counters.malformed_frames += 1
+        else:
+            counters.forged_frames += 1
+            counters.forged_file_pdus += sum(1 for packet in split_downlink(frame)[0]
+                                             if apid_of(packet) == APID_CFDP)
+        return RefusedFrame(reason, detail, replace(counters))
 
     def _next_cfdp_seq(self) -> int:
         seq = self._cfdp_seq

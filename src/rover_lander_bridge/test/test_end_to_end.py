@@ -22,18 +22,25 @@ takes seconds; the demo (``rover-demo``) runs the same with the Earth-Moon delay
 
 import math
 import os
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 from rover_lander_bridge import commands as cmd
+from rover_lander_bridge.cfdp_link import CfdpConfig, FileSender
 from rover_lander_bridge.demo import LinkSettings, LoopbackSystem
-from rover_lander_bridge.ground import EventReport, FileDone
+from rover_lander_bridge.downlink_auth import derive_downlink_mac
+from rover_lander_bridge.framing import protect_downlink, wrap_cfdp
+from rover_lander_bridge.ground import EventReport, FileDone, RefusedFrame
 from rover_lander_bridge.link_emulator import Direction
-from rover_lander_bridge.protocol import (ErrorCode, EventId, LinkState, Variant,
-                                          VerificationSubtype as V)
-from rover_lander_bridge.telemetry import SampleResult
+from rover_lander_bridge.protocol import (APID_ROVER, CFDP_GROUND_ENTITY_ID,
+                                          CFDP_ROVER_ENTITY_ID, ErrorCode, EventId, LinkState,
+                                          Variant, VerificationSubtype as V)
+from rover_lander_bridge.security import load_key, MacEngine
+from rover_lander_bridge.telemetry import SampleResult, TmFactory
+from spacepackets.ccsds.spacepacket import PacketType
 
 LINK = LinkSettings(delay_s=0.02, rate_bps=4e6, cfdp_timer_s=0.6, link_timeout_s=1.0,
                     safing_timeout_s=2.5, heartbeat_s=0.3)
@@ -68,7 +75,7 @@ def test_ground_tool_drives_1_m_and_the_completion_report_arrives(system, tmp_pa
          '--state', str(tmp_path / 'cli-ground.sqlite3'),
          '--local', f'127.0.0.1:{system.ground_port}', '--remote', f'{address[0]}:{address[1]}',
          '--downlink-dir', str(tmp_path / 'cli-files'), '--timeout', '30', '--quiet-hk',
-         'send', 'drive', '1.0', '0.1'],
+         '--heartbeat', str(LINK.heartbeat_s), 'send', 'drive', '1.0', '0.1'],
         capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -142,6 +149,7 @@ def test_collect_a_sample_and_receive_its_evidence_images_over_cfdp(system):
     assert order[:2] == ['thm', 'thm'], f'thumbnails before full images: {order}'
     lost = sum(system.emulator.counters(d).dropped_loss for d in Direction)
     assert lost > 0
+    assert system.session.station.counters.refused == 0, 'loss is not forgery'
     assert all(isinstance(f, FileDone) for f in system.session.files)
 
 
@@ -152,3 +160,58 @@ def test_heartbeats_keep_a_quiet_rover_unsafed(system):
     assert system.run(cmd.Turn(math.pi / 2, 0.5), 10.0).completed
     failures = [i for i in system.session.items if getattr(i, 'failed', False)]
     assert failures == [], 'heartbeats (pings asking for no reports) produce no failures'
+
+
+def forged_file_pdus(tmp_path) -> list:
+    """Return the CFDP PDUs of a whole file, made by an attacker posing as the rover."""
+    evil = tmp_path / 'evil.jpg'
+    evil.write_bytes(os.urandom(3000))
+    sender = FileSender(tmp_path / 'attacker-queue.sqlite3', local_entity_id=CFDP_ROVER_ENTITY_ID,
+                        remote_entity_id=CFDP_GROUND_ENTITY_ID,
+                        config=CfdpConfig(max_pdu_len=1000))
+    try:
+        sender.enqueue(evil, 'evil.jpg')
+        pdus = []
+        for step in range(3):
+            sender.poll(float(step))
+            pdus += sender.drain()
+        return pdus
+    finally:
+        sender.close()
+
+
+def test_forged_telemetry_and_a_forged_file_injected_on_the_relay_never_reach_the_operator(
+        system, tmp_path):
+    """A real UDP run: the genuine file arrives byte-identical, every forgery is counted."""
+    system.run(cmd.Ping(), 5.0)
+    image, _ = system.products.put_with_thumbnail(
+        os.urandom(60_000), os.urandom(3000), suffix='.jpg', stamp=time.time(), camera='left')
+    request_id = system.session.send(cmd.DownlinkProduct(image.id, Variant.FULL))
+    uplink = MacEngine({1: load_key(system.key_file)})
+    keys = [uplink, derive_downlink_mac(MacEngine({1: os.urandom(32)}), 1)]
+    failure = TmFactory(APID_ROVER, 9000).verification(
+        V.COMPLETION_FAILURE, request_id, time.time(), code=ErrorCode.FILE_TRANSFER_FAILED,
+        reason='forged')
+    pdus = forged_file_pdus(tmp_path)
+    assert len(pdus) >= 3
+    forged = [protect_downlink(keys[i % 2], 1, (1 << 62) + i, packet) for i, packet in
+              enumerate([failure] + [wrap_cfdp(p, packet_type=PacketType.TM, seq_count=i)
+                                     for i, p in enumerate(pdus)])]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
+        for frame in forged:
+            attacker.sendto(frame, system.emulator.rover_address)
+    assert wait_for(lambda: system.session.files, 30.0, system.session.pump)
+    status = system.session.wait(request_id, 10.0)
+    assert status.completed and status.failure is None
+    done = system.session.files
+    assert [(d.name, d.delivered) for d in done] == [(image.id + '.jpg', True)]
+    assert (system.downlink_dir / (image.id + '.jpg')).read_bytes() == \
+        system.products.read(image.id)
+    assert not list(system.downlink_dir.glob('evil*'))
+    counters = system.session.station.counters
+    assert counters.forged_frames == len(forged)
+    assert counters.forged_file_pdus == len(pdus)
+    assert counters.replayed_frames == counters.malformed_frames == 0
+    assert counters.frames_accepted > 0
+    refused = [i for i in system.session.items if isinstance(i, RefusedFrame)]
+    assert len(refused) == len(forged)
