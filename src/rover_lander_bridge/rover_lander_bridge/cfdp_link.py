@@ -60,10 +60,23 @@ cfdp-py raises on out-of-state PDUs (``PduIgnoredForSource``/``PduIgnoredForDest
 sequence number, ...): they are caught and counted, never propagated. Undecodable bytes are
 counted as malformed. Neither end ever raises from :meth:`on_pdu`.
 
-Transactions that outlive a restart: see :mod:`rover_lander_bridge.cfdp_queue`. The receiver
-keeps the ended transactions' ids: their late or duplicated PDUs are dropped (an EOF still gets
-its ACK), and a PDU of a new transaction from the source it is receiving from means the source
-abandoned the old one (it restarted): the old one is abandoned and its partial file deleted.
+Transactions that outlive a restart (the queue is :mod:`rover_lander_bridge.cfdp_queue`).
+cfdp-py 0.7.0 has no suspend/resume, but class 2 needs none to resume: a restarted
+:class:`FileSender` re-enters the interrupted transaction under its persisted sequence number,
+sends the Metadata PDU and, without re-sending any file data, the EOF PDU (file size and
+checksum of the whole file). To the receiver, still in the transaction, that is an ordinary
+EOF after lost file data: its deferred NAK asks for exactly the byte ranges it lacks, the
+sender re-sends only those, and the receiver verifies the checksum of the whole file as
+always. A resumption is not a new attempt (``max_attempts``). If the receiver had closed the
+transaction meanwhile, it answers the EOF with ACK(EOF, TERMINATED) and the Finished PDU it
+ended with: a delivered file is then reported delivered (nothing re-sent), otherwise the
+sender starts a new transaction from byte 0, still without using an attempt.
+
+The receiver keeps the ended transactions (id, how they ended, the EOF's size and checksum):
+their late or duplicated PDUs are dropped, an EOF gets its ACK plus that Finished PDU again (the
+success only for an EOF of the same size and checksum, so a reused number cannot pass for a
+delivered file), and a PDU of a new transaction from the source it is receiving from means the
+source abandoned the old one: the old one is abandoned and its partial file deleted.
 """
 
 from collections import deque
@@ -77,7 +90,7 @@ import os
 from pathlib import Path
 import struct
 import threading
-from typing import Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from cfdppy import CfdpState, get_packet_destination, IndicationConfig, LocalEntityConfig
 from cfdppy import PacketDestination, PutRequest
@@ -95,8 +108,8 @@ from cfdppy.mib import CheckTimerProvider, DefaultFaultHandlerBase, EntityType
 from cfdppy.user import CfdpUserBase, FileSegmentRecvdParams, MetadataRecvParams
 from cfdppy.user import TransactionFinishedParams, TransactionParams
 from rover_lander_bridge.cfdp_queue import (
-    check_dest_name, DownlinkQueue, DownlinkRecord, DownlinkState, InvalidDownlinkRequest,
-    SEQ_NUM_BITS,
+    check_dest_name, DownlinkQueue, DownlinkRecord, DownlinkState, DownlinkTc,
+    InvalidDownlinkRequest, SEQ_NUM_BITS,
 )
 from spacepackets import countdown
 from spacepackets.cfdp import ChecksumType, ConditionCode, Direction
@@ -104,8 +117,8 @@ from spacepackets.cfdp import FilestoreResponseStatusCode, PduFactory
 from spacepackets.cfdp import TransmissionMode
 from spacepackets.cfdp.defs import InvalidCrcError, UnsupportedCfdpVersionError
 from spacepackets.cfdp.pdu import (
-    AckPdu, DeliveryCode, DirectiveType, EofPdu, FileDataPdu, FinishedPdu, MetadataPdu,
-    NakPdu, TransactionStatus,
+    AckPdu, DeliveryCode, DirectiveType, EofPdu, FileDataPdu, FileStatus, FinishedPdu,
+    MetadataPdu, NakPdu, TransactionStatus,
 )
 from spacepackets.cfdp.pdu.finished import FinishedParams
 from spacepackets.seqcount import ProvidesSeqCount
@@ -274,6 +287,20 @@ class TransferResult:
     reason: str
     downlink_id: Optional[int] = None
     """Sender: the queue id of the request."""
+    will_retry: bool = False
+    """Sender: the request is queued again (another attempt follows); not its final result."""
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """A restarted sender takes up a transfer a killed process left unfinished."""
+
+    downlink_id: int
+    dest_name: str
+    transaction_seq: int
+    from_start: bool
+    """True when it must start a new transaction from byte 0 (the reason says why)."""
+    reason: str
 
 
 @dataclass
@@ -427,11 +454,16 @@ class _CheckTimers(CheckTimerProvider):
         return countdown.Countdown.from_seconds(self._seconds)
 
 
-class _QueueSeqCount(ProvidesSeqCount):
-    """Transaction sequence numbers from the persisted queue: never reused after a restart."""
+class _AssignedSeqCount(ProvidesSeqCount):
+    """
+    Hands cfdp-py the sequence number the sender chose for the next transaction.
 
-    def __init__(self, queue: DownlinkQueue) -> None:
-        self._queue = queue
+    The sender takes a new number from the persisted queue, or the interrupted transaction's
+    number to resume it, and commits it before the engine starts.
+    """
+
+    def __init__(self) -> None:
+        self._next: Optional[int] = None
 
     @property
     def max_bit_width(self) -> int:
@@ -441,8 +473,31 @@ class _QueueSeqCount(ProvidesSeqCount):
     def max_bit_width(self, width: int) -> None:
         raise AttributeError('the sequence number width is fixed')
 
+    def assign(self, seq: int) -> None:
+        self._next = seq
+
     def get_and_increment(self) -> int:
-        return self._queue.next_transaction_seq()
+        seq, self._next = self._next, None
+        if seq is None:
+            raise RuntimeError('no transaction sequence number assigned')
+        return seq
+
+
+class _SourceHandler(SourceHandler):
+    """SourceHandler that can re-enter a transaction without re-sending its file data."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume = False
+        """Set before put_request: go from the Metadata PDU straight to the EOF PDU."""
+
+    def _transaction_start(self) -> None:
+        super()._transaction_start()
+        if self.resume:
+            # All file data counts as sent: the EOF (whole size, whole-file checksum) follows
+            # the Metadata PDU and the receiver NAKs what it lacks. NAKs may ask for any
+            # range up to this progress.
+            self._params.fp.progress = self._params.fp.file_size
 
 
 class _DownlinkFilestore(NativeFilestore):
@@ -658,7 +713,13 @@ class _Sending:
     seq: int
     last_rx: float
     size: int
+    attempts: int
+    """Attempts of the request used so far, this one included."""
+    resumed: bool = False
+    """The transaction was re-entered after a restart (no file data sent before NAKs)."""
     metadata_sent: bool = False
+    closed_ack: Optional[AckPdu] = None
+    """Resumed: the receiver's ACK(EOF, TERMINATED), held until its Finished PDU arrives."""
     confirmed: _IntervalSet = field(default_factory=_IntervalSet)
     finished: Optional[FinishedParams] = None
     faults: List[Tuple[ConditionCode, str]] = field(default_factory=list)
@@ -668,9 +729,10 @@ class FileSender:
     """
     The rover's CFDP source entity: sends queued product files, one transaction at a time.
 
-    Requests are persisted (see :class:`~rover_lander_bridge.cfdp_queue.DownlinkQueue`), so a
-    killed bridge resends an interrupted file from the start after it restarts. Not
-    thread-safe: call it from one thread.
+    Requests, the telecommands waiting on them and the transaction in work are persisted (see
+    :class:`~rover_lander_bridge.cfdp_queue.DownlinkQueue`), so a restarted bridge resumes an
+    interrupted transfer where the receiver stands (module docstring). Not thread-safe: call it
+    from one thread.
     """
 
     def __init__(self, queue_path: Union[str, Path], *, local_entity_id: int,
@@ -680,9 +742,12 @@ class FileSender:
         """
         Open the queue at ``queue_path`` and recover transfers a killed process left active.
 
-        :param max_attempts: transfer attempts per request before it is marked failed.
+        :param max_attempts: transfer attempts per request before it is marked failed (a
+            restart does not use one).
         :param retry_delay_s: wait before retrying a failed attempt, s.
         :param workarounds: only tests proving one is still needed turn it off.
+        :raises rover_common.state_db.StateDbUnavailable: the queue file cannot be used now (a
+            corrupt one is moved aside instead, see :attr:`moved_aside`).
         """
         if max_attempts < 1:
             raise ValueError(f'max_attempts must be >= 1, got {max_attempts}')
@@ -695,19 +760,21 @@ class FileSender:
         self._workarounds = workarounds
         self._queue = DownlinkQueue(queue_path)
         self.recovered: List[DownlinkRecord] = self._queue.recover_interrupted()
-        """Requests that were active when the previous process died; they are sent again."""
+        """Requests that were active when the previous process died; they resume first."""
         self._recorder = _Recorder(NativeFilestore())
-        self._handler = SourceHandler(
+        self._seq = _AssignedSeqCount()
+        self._handler = _SourceHandler(
             cfg=LocalEntityConfig(_entity(local_entity_id), IndicationConfig(),
                                   _FaultRecorder(self._recorder)),
             user=self._recorder,
             remote_cfg_table=RemoteEntityConfigTable([_remote_config(remote_entity_id,
                                                                      config)]),
-            check_timer_provider=_CheckTimers(config.nak_timer_s),
-            seq_num_provider=_QueueSeqCount(self._queue))
+            check_timer_provider=_CheckTimers(config.nak_timer_s), seq_num_provider=self._seq)
         self._sending: Optional[_Sending] = None
         self._closed_transactions: Deque[int] = deque(maxlen=_HISTORY_LEN)
         self._not_before: Dict[int, float] = {}
+        self._resumptions: List[Resumption] = []
+        self._results_of_ended_unreported()
 
     # Public API ---------------------------------------------------------------------------
     @property
@@ -725,19 +792,48 @@ class FileSender:
         """Whether a transaction is in work."""
         return self._sending is not None
 
-    def enqueue(self, source: Union[str, Path], dest_name: str, priority: int = 0) -> int:
+    @property
+    def moved_aside(self) -> Optional[Path]:
+        """Where a corrupt queue file found at opening was moved (None: it was fine)."""
+        return self._queue.moved_aside
+
+    def enqueue(self, source: Union[str, Path], dest_name: str, priority: int = 0,
+                tc: Optional[DownlinkTc] = None) -> int:
         """
         Persist a request to send ``source`` as ``dest_name``; return its id.
 
-        Higher ``priority`` goes first (e.g. thumbnails above full images).
+        Higher ``priority`` goes first (e.g. thumbnails above full images). ``tc``, the
+        telecommand that asked for it, is persisted with it in one transaction: after a
+        restart :meth:`pending_tcs` returns it until :meth:`mark_tcs_reported`.
 
         :raises InvalidDownlinkRequest: missing source or unsafe destination name.
         """
-        return self._queue.enqueue(source, dest_name, priority)
+        return self._queue.enqueue(source, dest_name, priority, tc)
 
     def requests(self) -> List[DownlinkRecord]:
         """Every request ever queued, with its state."""
         return self._queue.records()
+
+    def pending_tcs(self) -> List[Tuple[int, DownlinkTc]]:
+        """
+        Return (downlink id, telecommand) of every request whose end was not yet reported.
+
+        The ends that happened before a restart are among the next :meth:`pop_results`.
+        """
+        return [(record.downlink_id, tc) for record, tc in self._queue.unreported_tcs()]
+
+    def set_tc_step(self, downlink_id: int, step: int) -> None:
+        """Persist the progress step last reported to a request's telecommand."""
+        self._queue.set_tc_step(downlink_id, step)
+
+    def mark_tcs_reported(self, downlink_ids: Sequence[int]) -> None:
+        """Persist that the end of these requests reached their telecommands' reports."""
+        self._queue.mark_tcs_reported(downlink_ids)
+
+    def pop_resumptions(self) -> List[Resumption]:
+        """Return and forget the interrupted transfers taken up since the last call."""
+        resumptions, self._resumptions = self._resumptions, []
+        return resumptions
 
     def cancel(self, downlink_id: int, now: float) -> bool:
         """
@@ -783,7 +879,8 @@ class FileSender:
             counters.misrouted += 1
             return
         seq = pdu.transaction_seq_num.value
-        if self._sending is None or seq != self._sending.seq:
+        sending = self._sending
+        if sending is None or seq != sending.seq:
             if isinstance(pdu, FinishedPdu) and seq in self._closed_transactions \
                     and self._workarounds.reack_duplicate_finished:
                 self._endpoint._outbound.append(bytes(AckPdu(
@@ -797,12 +894,23 @@ class FileSender:
             else:
                 counters.stale += 1
             return
-        self._sending.last_rx = now
+        sending.last_rx = now
         if isinstance(pdu, NakPdu):
             if not self._nak_is_sane(pdu):
                 counters.out_of_state += 1
                 return
             self._confirm_from_nak(pdu)
+        elif isinstance(pdu, AckPdu) and sending.resumed \
+                and pdu.directive_code_of_acked_pdu == DirectiveType.EOF_PDU \
+                and pdu.transaction_status != TransactionStatus.ACTIVE:
+            # The receiver had closed the transaction before we resumed it; its Finished PDU
+            # says how. Held back, cfdp-py keeps repeating the EOF, and the receiver its
+            # answer, until that Finished PDU is in.
+            sending.closed_ack = pdu
+            return
+        elif isinstance(pdu, FinishedPdu) and sending.closed_ack is not None \
+                and self._handler.step == SourceTransactionStep.WAITING_FOR_EOF_ACK:
+            self._step(sending.closed_ack)
         self._step(pdu)
 
     def poll(self, now: float) -> None:
@@ -823,35 +931,84 @@ class FileSender:
         self._queue.close()
 
     # Internals ----------------------------------------------------------------------------
+    def _results_of_ended_unreported(self) -> None:
+        """Queue the results of requests that ended before a restart but were not reported."""
+        for record, _ in self._queue.unreported_tcs():
+            if record.state not in (DownlinkState.DELIVERED, DownlinkState.FAILED):
+                continue
+            delivered = record.state is DownlinkState.DELIVERED
+            condition = ConditionCode.__members__.get(
+                record.condition or '', ConditionCode.NO_ERROR if delivered
+                else ConditionCode.CANCEL_REQUEST_RECEIVED)
+            self._endpoint._results.append(TransferResult(
+                transaction_seq=-1 if record.transaction_seq is None else record.transaction_seq,
+                dest_name=record.dest_name,
+                outcome=TransferOutcome.DELIVERED if delivered else TransferOutcome.FAILED,
+                condition=condition, file_complete=delivered, size=record.source_size,
+                path=record.source,
+                reason='' if delivered else f'{record.condition} (before a restart)',
+                downlink_id=record.downlink_id))
+
     def _start_next(self, now: float) -> None:
         exclude = [i for i, t in self._not_before.items() if t > now]
         record = self._queue.next_queued(exclude)
         if record is None:
             return
         self._not_before.pop(record.downlink_id, None)
+        try:
+            size = record.source.stat().st_size
+        except OSError as error:
+            self._source_unreadable(record, error)
+            return
+        resume = record.interrupted and record.transaction_seq is not None \
+            and record.source_size == size
+        # Committed before the engine starts: a kill from here on resumes this transaction.
+        seq = record.transaction_seq if resume else self._queue.next_transaction_seq()
+        self._queue.mark_active(record.downlink_id, seq, size, new_attempt=not record.interrupted)
         request = PutRequest(
             destination_id=_entity(self._endpoint.remote_id), source_file=record.source,
             dest_file=Path(record.dest_name), trans_mode=TransmissionMode.ACKNOWLEDGED,
             closure_requested=True)
+        self._seq.assign(seq)
+        self._handler.resume = resume
         try:
             with _engine_time(now):
                 self._handler.put_request(request)
                 self._handler.state_machine()
         except (SourceFileDoesNotExist, OSError) as error:
             self._handler.reset()
-            self._queue.mark_done(record.downlink_id, DownlinkState.FAILED,
-                                  f'source unreadable: {error}')
-            self._endpoint._finish(TransferResult(
-                transaction_seq=-1, dest_name=record.dest_name, outcome=TransferOutcome.FAILED,
-                condition=ConditionCode.FILESTORE_REJECTION, file_complete=False, size=None,
-                path=record.source, reason=f'source unreadable: {error}',
-                downlink_id=record.downlink_id))
+            self._source_unreadable(record, error)
             return
-        seq = self._handler.transaction_seq_num.value
-        self._queue.mark_active(record.downlink_id, seq)
         self._sending = _Sending(record=record, seq=seq, last_rx=now,
-                                 size=self._handler.file_size)
+                                 size=self._handler.file_size,
+                                 attempts=record.attempts + (0 if record.interrupted else 1),
+                                 resumed=resume)
+        if record.interrupted:
+            self._note_resumption(record, seq, resume, size)
         self._after_step()
+
+    def _note_resumption(self, record: DownlinkRecord, seq: int, resume: bool,
+                         size: int) -> None:
+        if resume:
+            reason = f'transaction {seq} resumed; the receiver asks for what it lacks'
+        elif record.transaction_seq is None:
+            reason = record.condition or 'the previous transaction is closed'
+        else:
+            reason = f'source size changed from {record.source_size} B to {size} B'
+        self._resumptions.append(Resumption(
+            downlink_id=record.downlink_id, dest_name=record.dest_name, transaction_seq=seq,
+            from_start=not resume, reason=reason))
+        _LOGGER.info('downlink %d (%s) after a restart: %s', record.downlink_id,
+                     record.dest_name, reason)
+
+    def _source_unreadable(self, record: DownlinkRecord, error: OSError) -> None:
+        self._queue.mark_done(record.downlink_id, DownlinkState.FAILED,
+                              f'source unreadable: {error}')
+        self._endpoint._finish(TransferResult(
+            transaction_seq=-1, dest_name=record.dest_name, outcome=TransferOutcome.FAILED,
+            condition=ConditionCode.FILESTORE_REJECTION, file_complete=False, size=None,
+            path=record.source, reason=f'source unreadable: {error}',
+            downlink_id=record.downlink_id))
 
     def _refill(self) -> None:
         if self._sending is not None and self._handler.step in (
@@ -926,8 +1083,9 @@ class FileSender:
             self._complete(reason)
 
     def _complete(self, reason: str = '') -> None:
-        sending, self._sending = self._sending, None
-        self._closed_transactions.append(sending.seq)
+        # The queue is updated first: if that fails (database locked), the transaction stays
+        # in work and the next poll completes it again.
+        sending = self._sending
         finished = sending.finished
         file_complete = finished is not None \
             and finished.delivery_code == DeliveryCode.DATA_COMPLETE
@@ -946,19 +1104,30 @@ class FileSender:
             condition, outcome = ConditionCode.CANCEL_REQUEST_RECEIVED, TransferOutcome.ABANDONED
             reason = reason or 'ended without a Finished PDU'
         record = sending.record
+        will_retry = False
         if outcome is TransferOutcome.DELIVERED:
             self._queue.mark_done(record.downlink_id, DownlinkState.DELIVERED, condition.name)
-        elif record.attempts + 1 < self._max_attempts and condition not in (
+        elif sending.closed_ack is not None:
+            # Resumed too late: the receiver had given the transaction up. Not a failed
+            # attempt, the restart lost it: start over at once.
+            outcome = TransferOutcome.ABANDONED
+            reason = f'the ground had closed transaction {sending.seq} ({reason})'
+            self._queue.requeue_interrupted(record.downlink_id, reason)
+            will_retry = True
+        elif sending.attempts < self._max_attempts and condition not in (
                 ConditionCode.FILESTORE_REJECTION, ConditionCode.CANCEL_REQUEST_RECEIVED):
             self._queue.mark_done(record.downlink_id, DownlinkState.QUEUED, condition.name)
             self._not_before[record.downlink_id] = self._endpoint._now + self._retry_delay_s
+            will_retry = True
         else:
             self._queue.mark_done(record.downlink_id, DownlinkState.FAILED, condition.name)
+        self._sending = None
+        self._closed_transactions.append(sending.seq)
         self._endpoint._finish(TransferResult(
             transaction_seq=sending.seq, dest_name=record.dest_name, outcome=outcome,
             condition=condition, file_complete=file_complete, size=sending.size,
-            path=record.source,
-            reason=reason, downlink_id=record.downlink_id))
+            path=record.source, reason=reason, downlink_id=record.downlink_id,
+            will_retry=will_retry))
 
 
 # --- The ground end -----------------------------------------------------------------------
@@ -982,6 +1151,18 @@ class _Receiving:
     finished: Optional[FinishedParams] = None
     faults: List[Tuple[ConditionCode, str]] = field(default_factory=list)
     delivered_path: Optional[Path] = None
+    eof_key: Optional[Tuple[int, bytes]] = None
+    """File size and checksum of the EOF (no error) received, if any."""
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """What the receiver keeps of an ended transaction to answer a resumed source."""
+
+    finished: FinishedParams
+    """The Finished PDU's parameters to answer an EOF with."""
+    eof_key: Optional[Tuple[int, bytes]]
+    delivered: bool
 
 
 class FileReceiver:
@@ -1022,7 +1203,7 @@ class FileReceiver:
                                                                      config)]),
             check_timer_provider=_CheckTimers(config.nak_timer_s), workarounds=workarounds)
         self._receiving: Optional[_Receiving] = None
-        self._ended: Set[int] = set()
+        self._ended: Dict[int, _Ended] = {}
         self._ended_order: Deque[int] = deque()
 
     @property
@@ -1070,7 +1251,7 @@ class FileReceiver:
         if seq in self._ended:
             counters.stale += 1
             if isinstance(pdu, EofPdu):
-                self._ack_eof(pdu, TransactionStatus.TERMINATED)
+                self._answer_ended_eof(pdu, self._ended[seq])
             return
         receiving = self._receiving
         if receiving is not None and seq != receiving.seq:
@@ -1090,6 +1271,8 @@ class FileReceiver:
                 return
             receiving = self._receiving = _Receiving(seq=seq, last_rx=now)
         receiving.last_rx = now
+        if isinstance(pdu, EofPdu) and pdu.condition_code == ConditionCode.NO_ERROR:
+            receiving.eof_key = (pdu.file_size, bytes(pdu.file_checksum))
         if not self._fits(receiving, pdu):
             return
         if self._handler.state == CfdpState.IDLE:
@@ -1170,6 +1353,23 @@ class FileReceiver:
         if status == TransactionStatus.ACTIVE:
             self._endpoint._counters.eof_reacked += 1
 
+    def _answer_ended_eof(self, eof: EofPdu, ended: _Ended) -> None:
+        """
+        ACK an EOF of an ended transaction (CFDP 4.7.2) and repeat how it ended.
+
+        A source that resumed the transaction after a restart learns from the Finished PDU
+        whether the file is here. Success is only repeated for the same size and checksum:
+        a source reusing an old sequence number for another file hears a failure.
+        """
+        self._ack_eof(eof, TransactionStatus.TERMINATED)
+        finished = ended.finished
+        if ended.delivered and ended.eof_key != (eof.file_size, bytes(eof.file_checksum)):
+            finished = FinishedParams(ConditionCode.CANCEL_REQUEST_RECEIVED,
+                                      DeliveryCode.DATA_INCOMPLETE,
+                                      FileStatus.DISCARDED_DELIBERATELY)
+        self._endpoint._outbound.append(bytes(FinishedPdu(
+            eof.pdu_header.pdu_conf, finished).pack()))
+
     def _step(self, pdu: Optional[object]) -> None:
         counters = self._endpoint._counters
         try:
@@ -1235,7 +1435,6 @@ class FileReceiver:
     def _complete(self, forced: Optional[Tuple[TransferOutcome, ConditionCode, str]] = None
                   ) -> None:
         receiving, self._receiving = self._receiving, None
-        self._remember_ended(receiving.seq)
         finished = receiving.finished
         if forced is not None:
             outcome, condition, reason = forced
@@ -1254,13 +1453,22 @@ class FileReceiver:
         if receiving.delivered_path is None and receiving.dest_name is not None:
             with contextlib.suppress(FileNotFoundError, PermissionError):
                 self._filestore.part_path(receiving.dest_name).unlink()
+        delivered = receiving.delivered_path is not None
+        self._remember_ended(receiving.seq, _Ended(
+            finished=FinishedParams(ConditionCode.NO_ERROR, DeliveryCode.DATA_COMPLETE,
+                                    FileStatus.FILE_RETAINED) if delivered
+            else FinishedParams(
+                ConditionCode.CANCEL_REQUEST_RECEIVED if condition == ConditionCode.NO_ERROR
+                else condition, DeliveryCode.DATA_INCOMPLETE, FileStatus.DISCARDED_DELIBERATELY),
+            eof_key=receiving.eof_key, delivered=delivered))
         self._endpoint._finish(TransferResult(
             transaction_seq=receiving.seq, dest_name=receiving.dest_name, outcome=outcome,
             condition=condition, file_complete=receiving.delivered_path is not None,
             size=receiving.size, path=receiving.delivered_path, reason=reason))
 
-    def _remember_ended(self, seq: int) -> None:
-        self._ended.add(seq)
-        self._ended_order.append(seq)
+    def _remember_ended(self, seq: int, ended: _Ended) -> None:
+        if seq not in self._ended:
+            self._ended_order.append(seq)
+        self._ended[seq] = ended
         if len(self._ended_order) > _HISTORY_LEN:
-            self._ended.discard(self._ended_order.popleft())
+            del self._ended[self._ended_order.popleft()]

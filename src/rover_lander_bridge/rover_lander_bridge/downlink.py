@@ -194,15 +194,18 @@ class CfdpSource:
     """
     The CFDP PDUs the file sender has ready, each wrapped in a space packet.
 
+    Keep one for the sender's life: a PDU drained but not taken (the budget ran out) stays
+    here for the next :meth:`peek`; the sender will not make it again.
+
     :param drain: the sender's ``drain(max_bytes)``.
-    :param max_pdu_len: largest PDU the sender makes.
+    :param max_pdu_len: largest PDU the sender makes (settable: the frame size may change).
     :param next_seq: returns the next CFDP-APID sequence count.
     """
 
     def __init__(self, drain: Callable[[Optional[int]], List[bytes]], max_pdu_len: int,
                  next_seq: Callable[[], int]) -> None:
         self._drain = drain
-        self._max_pdu_len = max_pdu_len
+        self.max_pdu_len = max_pdu_len
         self._next_seq = next_seq
         self._ready: Deque[bytes] = deque()
         self.bytes_taken = 0
@@ -210,7 +213,7 @@ class CfdpSource:
     def peek(self) -> Optional[bytes]:
         """Return the next wrapped PDU, or None if the sender has nothing to send."""
         if not self._ready:
-            for pdu in self._drain(self._max_pdu_len):
+            for pdu in self._drain(self.max_pdu_len):
                 self._ready.append(wrap_cfdp(pdu, packet_type=PacketType.TM,
                                              seq_count=self._next_seq()))
         return self._ready[0] if self._ready else None

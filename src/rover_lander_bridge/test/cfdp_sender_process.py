@@ -17,8 +17,9 @@ A rover-side file sender in its own process, for the kill-and-restart test.
 
 Usage: ``cfdp_sender_process.py QUEUE_DB LOCAL_PORT REMOTE_PORT RATE_BPS [SOURCE DEST_NAME]``.
 It sends over UDP, paced at RATE_BPS as the bridge's bandwidth budget would, prints one line
-per completed transfer (``result <outcome> <condition> <transaction_seq>``) and exits once
-its queue is empty.
+per interrupted transfer it takes up (``resumed <transaction_seq> <from_start>``) and per
+completed transfer (``result <outcome> <condition> <transaction_seq>``), and exits once its
+queue is empty. The kill-and-restart tests SIGKILL it mid-transfer and start it again.
 """
 
 import sys
@@ -53,6 +54,8 @@ def main(argv: list) -> int:
             for pdu in sender.drain(int(tokens)):
                 link.send(pdu)
                 tokens -= len(pdu)
+            for resumption in sender.pop_resumptions():
+                print('resumed', resumption.transaction_seq, resumption.from_start, flush=True)
             for result in sender.pop_results():
                 print('result', result.outcome.value, result.condition.name,
                       result.transaction_seq, flush=True)

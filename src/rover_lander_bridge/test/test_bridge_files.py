@@ -142,3 +142,23 @@ def test_a_product_without_thumbnail_cannot_be_sent_as_one(files_rig, store):
     request_id = files_rig.send(cmd.DownlinkProduct(evidence.id, Variant.FULL))
     files_rig.pump(10.0)
     assert files_rig.status(request_id).completed
+
+
+def test_no_cfdp_pdu_is_lost_between_the_sender_and_a_lossless_link(tmp_path, mac, store):
+    """A PDU drained but left over by a tick's budget must go out in a later tick."""
+    sender = FileSender(tmp_path / 'downlink.sqlite3', local_entity_id=CFDP_ROVER_ENTITY_ID,
+                        remote_entity_id=CFDP_GROUND_ENTITY_ID, config=CFDP)
+    receiver = FileReceiver(tmp_path / 'ground-files', local_entity_id=CFDP_GROUND_ENTITY_ID,
+                            remote_entity_id=CFDP_ROVER_ENTITY_ID, config=CFDP)
+    rig = Rig(tmp_path, mac, config=CONFIG, products=store, files=sender, receiver=receiver)
+    try:
+        rig.send(cmd.Ping())
+        image, _ = put_image(store, size=120_000)
+        request_id = rig.send(cmd.DownlinkProduct(image.id, Variant.FULL))
+        rig.pump(20.0)
+        assert rig.status(request_id).completed
+        assert receiver.counters.pdus_received == sender.counters.pdus_sent
+        assert receiver.counters.stale == 0, 'nothing was sent twice on a lossless link'
+    finally:
+        rig.bridge.close()
+        sender.close()
