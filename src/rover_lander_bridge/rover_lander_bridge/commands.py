@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import math
 import re
 import struct
-from typing import Callable, Dict, Tuple, Type, Union
+from typing import Callable, Dict, Optional, Tuple, Type, Union
 
 from rover_lander_bridge.protocol import (Camera, ErrorCode, FaultTarget, FunctionId,
                                           FunctionSubtype, HkSet, HkSubtype, pack_str8,
@@ -204,7 +204,6 @@ Command = Union[Ping, Drive, Turn, Stop, EStop, Release, MoveShovel, StowShovel,
                 HkDisable, HkOneShot, HkSetInterval, TimeSetRate, TimeReportNow]
 
 TIME_REPORTS_OFF = 255
-MAX_TIME_EXPONENT = 16
 PRODUCT_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 
 # -- codec -------------------------------------------------------------------------------
@@ -463,28 +462,103 @@ def function_of(command: Command) -> FunctionId:
 
 # -- limits ------------------------------------------------------------------------------
 
+#: Widest values the TC fields can carry (the wire format, not the rover's physics).
+_U8_MAX = 0xFF
+_U16_MAX = 0xFFFF
+_U32_MAX_MS = 0xFFFFFFFF
+#: JPEG quality is a percentage.
+_JPEG_QUALITY_CEILING = 100
+
 
 @dataclass(frozen=True)
 class CommandLimits:
     """
     What the rover accepts from the ground; every TC argument is checked against it.
 
-    Distances in m, angles in rad, speeds in m/s and rad/s, intervals in s.
+    Every number a TC carries has a floor and a ceiling, both inclusive. The floors are the
+    rover's physics, so that no TC can ask for a move that never ends (a DRIVE at 1e-300 m/s
+    would hold the drive for ever) or for one below what the drive can resolve; the ceilings
+    are the operators' limits (most are lander_bridge parameters). Arguments documented as
+    "0 = default" accept 0 besides their range. A DRIVE or TURN whose deadline
+    (:func:`motion_timeout` with ``command_timeout_margin``) would exceed
+    ``max_command_duration`` is refused, and the bridge waits no longer than that for any TC.
+    ``rover-ground`` checks the same limits (its defaults) before it encodes a command.
+
+    Units are in the field comments: m, rad, m/s, rad/s, s, px; counts have none.
     """
 
-    max_drive_distance: float = 5.0
-    max_drive_speed: float = 0.1
-    max_turn_angle: float = 2.0 * math.pi
-    max_turn_rate: float = 0.5
-    shovel_min_angle: float = 0.0
-    shovel_max_angle: float = 2.0
-    max_shovel_velocity: float = 0.6
-    max_dig_distance: float = 0.3
-    min_thumbnail_width: int = 32
-    max_thumbnail_width: int = 1280
+    min_drive_distance: float = 0.005       #: m, |distance| of DRIVE: odometry resolution
+    max_drive_distance: float = 5.0         #: m
+    min_drive_speed: float = 0.005          #: m/s: the slowest the wheels hold steadily
+    max_drive_speed: float = 0.1            #: m/s
+    min_turn_angle: float = 0.005           #: rad, |angle| of TURN: heading resolution
+    max_turn_angle: float = 2.0 * math.pi   #: rad
+    min_turn_rate: float = 0.01             #: rad/s: the slowest steady turn in place
+    max_turn_rate: float = 0.5              #: rad/s
+    shovel_min_angle: float = 0.0           #: rad, MOVE_SHOVEL to ANGLE
+    shovel_max_angle: float = 2.0           #: rad
+    min_shovel_velocity: float = 0.01       #: rad/s, MOVE_SHOVEL max_velocity (0 = default)
+    max_shovel_velocity: float = 0.6        #: rad/s
+    min_dig_distance: float = 0.01          #: m, COLLECT_SAMPLE dig_distance (0 = default)
+    max_dig_distance: float = 0.3           #: m
+    min_jpeg_quality: int = 1               #: CAPTURE jpeg_quality, % (0 = default)
+    max_jpeg_quality: int = 100             #: %
+    min_thumbnail_width: int = 32           #: px, CAPTURE thumbnail_width (0 = default)
+    max_thumbnail_width: int = 1280         #: px
+    min_list_count: int = 1                 #: LIST_PRODUCTS max_count (0 = default)
     max_list_count: int = 64
-    min_hk_interval: float = 0.1
-    max_hk_interval: float = 3600.0
+    min_hk_interval: float = 0.1            #: s, housekeeping collection interval
+    max_hk_interval: float = 3600.0         #: s
+    min_time_exponent: int = 0              #: time reports every 2**n s (255 = off)
+    max_time_exponent: int = 16
+    command_timeout_margin: float = 30.0    #: s added to twice a move's nominal duration
+    max_command_duration: float = 600.0     #: s, the longest deadline of any TC
+
+    def __post_init__(self) -> None:
+        """Refuse limits that are not finite, not ordered or wider than the TC fields."""
+        for name, value in vars(self).items():
+            if not math.isfinite(value):
+                raise ValueError(f'{name} must be finite, got {value!r}')
+        pairs = [(name[4:], name, 'max_' + name[4:]) for name in vars(self)
+                 if name.startswith('min_')]
+        pairs.append(('shovel angle', 'shovel_min_angle', 'shovel_max_angle'))
+        for what, low, high in pairs:
+            if not getattr(self, low) <= getattr(self, high):
+                raise ValueError(f'{what}: need {low} ({getattr(self, low)}) <= {high} '
+                                 f'({getattr(self, high)})')
+        positive = ('min_drive_distance', 'min_drive_speed', 'min_turn_angle', 'min_turn_rate',
+                    'min_shovel_velocity', 'min_dig_distance', 'min_jpeg_quality',
+                    'min_thumbnail_width', 'min_list_count', 'min_hk_interval',
+                    'command_timeout_margin')
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f'{name} must be > 0 (0 means "default" or nothing moves), '
+                                 f'got {getattr(self, name)}')
+        wire = (('max_jpeg_quality', _JPEG_QUALITY_CEILING), ('max_list_count', _U8_MAX),
+                ('max_thumbnail_width', _U16_MAX), ('max_time_exponent', TIME_REPORTS_OFF - 1),
+                ('max_hk_interval', _U32_MAX_MS / 1000.0))
+        for name, ceiling in wire:
+            if getattr(self, name) > ceiling:
+                raise ValueError(f'{name} must be <= {ceiling:g}, got {getattr(self, name)}')
+        if self.min_time_exponent < 0:
+            raise ValueError(f'min_time_exponent must be >= 0, got {self.min_time_exponent}')
+        if self.command_timeout_margin >= self.max_command_duration:
+            raise ValueError(f'command_timeout_margin ({self.command_timeout_margin} s) must '
+                             f'be below max_command_duration ({self.max_command_duration} s)')
+
+
+def motion_timeout(command: Command, margin: float) -> Optional[float]:
+    """
+    Return the seconds the bridge waits for a DRIVE or TURN, None for any other command.
+
+    Twice the nominal duration (distance / speed, angle / rate) plus ``margin`` (s): a slow
+    slope may halve the speed, and a fixed margin covers the start and the final stop.
+    """
+    if isinstance(command, Drive):
+        return 2.0 * abs(command.distance) / command.speed + margin
+    if isinstance(command, Turn):
+        return 2.0 * abs(command.angle) / command.rate + margin
+    return None
 
 
 def _require(ok: bool, reason: str) -> None:
@@ -496,57 +570,72 @@ def _finite(value: float, name: str) -> None:
     _require(math.isfinite(value), f'{name} must be finite, got {value!r}')
 
 
+def _show(value: Union[int, float]) -> str:
+    """Return a value as the shortest text that reads back the same (1e-300, 0.0049999)."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _bounded(value: Union[int, float], name: str, unit: str, limits: CommandLimits,
+             low: str, high: str, default_zero: bool = False) -> None:
+    """Refuse ``value`` outside ``[limits.low, limits.high]``, naming the limit it breaks."""
+    if default_zero and value == 0:
+        return
+    unit = f' {unit}' if unit else ''
+    note = ' (or 0)' if default_zero else ''
+    floor, ceiling = getattr(limits, low), getattr(limits, high)
+    _require(value >= floor, f'{name} {_show(value)}{unit} is below {low} {floor:g}{unit}{note}')
+    _require(value <= ceiling,
+             f'{name} {_show(value)}{unit} is above {high} {ceiling:g}{unit}{note}')
+
+
+def _within_duration(command: Command, limits: CommandLimits) -> None:
+    timeout = motion_timeout(command, limits.command_timeout_margin)
+    _require(timeout <= limits.max_command_duration,
+             f'{type(command).__name__.upper()} deadline {timeout:.0f} s is above '
+             f'max_command_duration {limits.max_command_duration:g} s')
+
+
 def validate(command: Command, limits: CommandLimits) -> None:
     """
-    Check every argument of ``command`` against ``limits``.
+    Check every argument of ``command`` against ``limits``, and a move's deadline.
 
     :raises CommandError: ARGUMENT_OUT_OF_RANGE with a reason naming the argument, its value
-        and the allowed range.
+        and the limit it breaks (short enough for the 96-byte reason of a TM[1,2]).
     """
     lim = limits
     if isinstance(command, Drive):
         _finite(command.distance, 'distance')
         _finite(command.speed, 'speed')
-        _require(0.0 < abs(command.distance) <= lim.max_drive_distance,
-                 f'distance must be non-zero and within +-{lim.max_drive_distance} m, '
-                 f'got {command.distance:g} m')
-        _require(0.0 < command.speed <= lim.max_drive_speed,
-                 f'speed must be in (0, {lim.max_drive_speed}] m/s, got {command.speed:g} m/s')
+        _bounded(abs(command.distance), '|distance|', 'm', lim, 'min_drive_distance',
+                 'max_drive_distance')
+        _bounded(command.speed, 'speed', 'm/s', lim, 'min_drive_speed', 'max_drive_speed')
+        _within_duration(command, lim)
     elif isinstance(command, Turn):
         _finite(command.angle, 'angle')
         _finite(command.rate, 'rate')
-        _require(0.0 < abs(command.angle) <= lim.max_turn_angle,
-                 f'angle must be non-zero and within +-{lim.max_turn_angle:.4g} rad, '
-                 f'got {command.angle:g} rad')
-        _require(0.0 < command.rate <= lim.max_turn_rate,
-                 f'rate must be in (0, {lim.max_turn_rate}] rad/s, got {command.rate:g} rad/s')
+        _bounded(abs(command.angle), '|angle|', 'rad', lim, 'min_turn_angle', 'max_turn_angle')
+        _bounded(command.rate, 'rate', 'rad/s', lim, 'min_turn_rate', 'max_turn_rate')
+        _within_duration(command, lim)
     elif isinstance(command, MoveShovel):
         _finite(command.angle, 'angle')
         _finite(command.max_velocity, 'max_velocity')
         if command.pose is ShovelPose.ANGLE:
-            _require(lim.shovel_min_angle <= command.angle <= lim.shovel_max_angle,
-                     f'shovel angle must be in [{lim.shovel_min_angle}, {lim.shovel_max_angle}]'
-                     f' rad, got {command.angle:g} rad')
-        _require(0.0 <= command.max_velocity <= lim.max_shovel_velocity,
-                 f'max_velocity must be in [0, {lim.max_shovel_velocity}] rad/s (0 = default), '
-                 f'got {command.max_velocity:g}')
+            _bounded(command.angle, 'shovel angle', 'rad', lim, 'shovel_min_angle',
+                     'shovel_max_angle')
+        _bounded(command.max_velocity, 'max_velocity', 'rad/s', lim, 'min_shovel_velocity',
+                 'max_shovel_velocity', default_zero=True)
     elif isinstance(command, CollectSample):
         _finite(command.dig_distance, 'dig_distance')
-        _require(0.0 <= command.dig_distance <= lim.max_dig_distance,
-                 f'dig_distance must be in [0, {lim.max_dig_distance}] m (0 = default), '
-                 f'got {command.dig_distance:g} m')
+        _bounded(command.dig_distance, 'dig_distance', 'm', lim, 'min_dig_distance',
+                 'max_dig_distance', default_zero=True)
     elif isinstance(command, Capture):
-        _require(0 <= command.jpeg_quality <= 100,
-                 f'jpeg_quality must be in [0, 100] (0 = default), got {command.jpeg_quality}')
-        _require(command.thumbnail_width == 0
-                 or lim.min_thumbnail_width <= command.thumbnail_width
-                 <= lim.max_thumbnail_width,
-                 f'thumbnail_width must be 0 (default) or in [{lim.min_thumbnail_width}, '
-                 f'{lim.max_thumbnail_width}] px, got {command.thumbnail_width}')
+        _bounded(command.jpeg_quality, 'jpeg_quality', '%', lim, 'min_jpeg_quality',
+                 'max_jpeg_quality', default_zero=True)
+        _bounded(command.thumbnail_width, 'thumbnail_width', 'px', lim, 'min_thumbnail_width',
+                 'max_thumbnail_width', default_zero=True)
     elif isinstance(command, ListProducts):
-        _require(0 <= command.max_count <= lim.max_list_count,
-                 f'max_count must be in [0, {lim.max_list_count}] (0 = default), '
-                 f'got {command.max_count}')
+        _bounded(command.max_count, 'max_count', '', lim, 'min_list_count', 'max_list_count',
+                 default_zero=True)
     elif isinstance(command, DownlinkProduct):
         _require(PRODUCT_ID_PATTERN.match(command.product_id) is not None,
                  f'product id {command.product_id!r} must match {PRODUCT_ID_PATTERN.pattern}')
@@ -558,10 +647,10 @@ def validate(command: Command, limits: CommandLimits) -> None:
         _require(len({sid for sid, _ in command.intervals}) == len(command.intervals),
                  'a housekeeping set is repeated')
         for sid, seconds in command.intervals:
-            _require(lim.min_hk_interval <= seconds <= lim.max_hk_interval,
-                     f'interval of set {sid.name} must be in [{lim.min_hk_interval}, '
-                     f'{lim.max_hk_interval}] s, got {seconds:g} s')
+            _finite(seconds, f'interval of set {sid.name}')
+            _bounded(seconds, f'interval of set {sid.name}', 's', lim, 'min_hk_interval',
+                     'max_hk_interval')
     elif isinstance(command, TimeSetRate):
-        _require(command.exponent <= MAX_TIME_EXPONENT or command.exponent == TIME_REPORTS_OFF,
-                 f'time rate exponent must be in [0, {MAX_TIME_EXPONENT}] or '
-                 f'{TIME_REPORTS_OFF} (off), got {command.exponent}')
+        if command.exponent != TIME_REPORTS_OFF:
+            _bounded(command.exponent, 'time rate exponent', '', lim, 'min_time_exponent',
+                     'max_time_exponent')

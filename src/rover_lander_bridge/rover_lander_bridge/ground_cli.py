@@ -29,7 +29,9 @@ Examples (the rover's bridge reachable through the lander relay at 127.0.0.1:100
 
 Every command is followed through its verification reports (accepted, started, progress,
 completed or failed with the rover's reason); ``send`` exits 0 on completion, 1 on a failure
-report, 2 when the reports did not come in time. While it waits, the tool sends heartbeat
+report, 2 when the reports did not come in time, 3 on a usage error (a one-line message: an
+unknown option, a bad number, an argument outside the rover's limits, which the tool checks
+before it encodes anything). While it waits, the tool sends heartbeat
 pings (which ask for no reports) so the rover does not safe itself, and receives files into
 ``--downlink-dir`` with a progress bar. Commands (``help`` in the shell lists them)::
 
@@ -46,27 +48,34 @@ from pathlib import Path
 import shlex
 import sys
 import time
-from typing import Callable, List, Optional, Sequence, TextIO, Tuple
+from typing import Callable, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from rover_lander_bridge import commands as cmd
 from rover_lander_bridge.cfdp_link import CfdpConfig, FileReceiver
-from rover_lander_bridge.ground import (CommandStatus, EventReport, FileDone, FileProgress,
-                                        GroundItem, GroundStation, Housekeeping, PingReply,
-                                        ProductList, Result, TimeItem, Undecodable,
-                                        Verification)
+from rover_lander_bridge.downlink_auth import DownlinkWindow
+from rover_lander_bridge.ground import (CommandStatus, DownlinkCounters, EventReport,
+                                        FileDone, FileProgress, GroundItem, GroundStation,
+                                        Housekeeping, PingReply, ProductList, RefusedFrame,
+                                        Result, TimeItem, Undecodable, Verification)
 from rover_lander_bridge.protocol import (AckFlag, Camera, CFDP_GROUND_ENTITY_ID,
                                           CFDP_ROVER_ENTITY_ID, FaultTarget, HkSet, ShovelPose,
                                           Variant, VerificationSubtype)
 from rover_lander_bridge.security import (ArsnCounter, generate_key_file, KeyFileError,
-                                          load_key, MacEngine)
-from rover_lander_bridge.telemetry import (CaptureResult, DownlinkResult, LinkHk, MobilityHk,
-                                           MotionResult, SampleResult, ShovelHk, SystemHk)
+                                          load_key, MacEngine, SPI_MAX)
+from rover_lander_bridge.telemetry import (CaptureResult, DownlinkResult, FaultHk, LinkHk,
+                                           LoopStep, MobilityHk, MotionResult, SampleResult,
+                                           ShovelHk, StoreState, SystemHk)
 from rover_lander_bridge.transports import Transport, TransportError, UdpTransport
 from spacepackets.ecss.req_id import RequestId
 
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT, EXIT_USAGE = 0, 1, 2, 3
 DEFAULT_SPEED = 0.05
 DEFAULT_RATE = 0.2
+#: The rover's limits as shipped: a command the rover would refuse is refused here, before
+#: it is encoded (a rover with other limit parameters still has the last word).
+LIMITS = cmd.CommandLimits()
+#: Largest UDP port number.
+_PORT_MAX = 0xFFFF
 
 
 class UsageError(ValueError):
@@ -123,8 +132,21 @@ def parse_command(words: Sequence[str]) -> cmd.Command:
     """
     Return the telecommand of a command line such as ``drive 1.0 0.05``.
 
-    :raises UsageError: unknown command or bad arguments (the message gives the usage).
+    Every argument is checked against :data:`LIMITS` (the rover's own check) before the
+    command exists, so nothing out of range is ever encoded or sent.
+
+    :raises UsageError: unknown command, bad arguments (the message gives the usage) or an
+        argument outside the limits (the message names the limit and the value).
     """
+    command = _command_of(words)
+    try:
+        cmd.validate(command, LIMITS)
+    except cmd.CommandError as err:
+        raise UsageError(f'{words[0].lower()}: {err.reason}') from None
+    return command
+
+
+def _command_of(words: Sequence[str]) -> cmd.Command:
     if not words:
         raise UsageError('empty command')
     name, rest = words[0].lower(), list(words[1:])
@@ -254,12 +276,30 @@ def describe_hk(item: Housekeeping) -> str:
         return (f'HK link: state {v.state} tc ok {v.tc_accepted} refused {v.tc_rejected} '
                 f'(auth {v.tc_auth_failures}, replay {v.tc_replays}, malformed '
                 f'{v.tc_malformed}) backlog {v.tm_backlog} sent {v.tm_sent} files '
-                f'{v.files_pending} down {v.bytes_downlinked} B')
+                f'{v.files_pending} down {v.bytes_downlinked} B kernel drops {v.kernel_drops} '
+                f'refusal reports suppressed {v.refusals_suppressed}')
     if isinstance(v, SystemHk):
         return (f'HK system: diagnostics level {v.diagnostics_level} ({v.diagnostics_errors} '
                 f'errors), {v.products} products, {v.pending} pending, '
                 f'{v.used_bytes / 1e6:.1f}/{v.budget_bytes / 1e6:.0f} MB')
+    if isinstance(v, FaultHk):
+        return (f'HK fault: loop faults {v.loop_faults} (last step '
+                f'{_enum_label(LoopStep, v.last_fault_step)}, {v.fault_events_suppressed} '
+                f'unreported) product store {_enum_label(StoreState, v.store_state)}'
+                f'{" TM-STORE-IN-MEMORY" if v.tm_store_volatile else ""}'
+                f'{" UPLINK-LOCKED" if v.uplink_locked else ""} state dbs moved aside '
+                f'{v.state_dbs_moved_aside} products re-adopted {v.products_readopted} '
+                f'quarantined {v.products_quarantined} vanished {v.products_vanished} '
+                f'safing failures {v.safing_failures}')
     return repr(v)
+
+
+def _enum_label(kind, value: int) -> str:
+    """Return the lower-case name of an enumerated HK field, or the number if unknown."""
+    try:
+        return kind(value).name.lower()
+    except ValueError:
+        return str(value)
 
 
 _VERB = {VerificationSubtype.ACCEPTANCE_SUCCESS: 'accepted',
@@ -272,6 +312,18 @@ _VERB = {VerificationSubtype.ACCEPTANCE_SUCCESS: 'accepted',
          VerificationSubtype.COMPLETION_FAILURE: 'FAILED'}
 
 
+def describe_downlink(counters: DownlinkCounters) -> str:
+    """Return the ground's downlink authentication counters as one line."""
+    return (f'downlink: {counters.frames_accepted} frames authenticated, refused '
+            f'{counters.forged_frames} forged (carrying {counters.forged_file_pdus} file PDUs), '
+            f'{counters.replayed_frames} replayed, {counters.malformed_frames} malformed')
+
+
+#: Refused downlink frames of one reason are printed at most this often (s); each line
+#: carries the running totals, so a flood of forgeries cannot flood the console.
+REFUSAL_LINE_INTERVAL_S = 1.0
+
+
 class Printer:
     """Writes what the ground hears, one line per item, and a file progress bar."""
 
@@ -281,6 +333,7 @@ class Printer:
         self._tty = out.isatty() if tty is None else tty
         self._names = {}
         self._bar_quarter = {}
+        self._refusal_printed = {}
 
     def remember(self, request_id: RequestId, command: cmd.Command) -> None:
         """Name a request id in later lines."""
@@ -331,6 +384,16 @@ class Printer:
             self.line(f'file {item.name}: {state}')
         elif isinstance(item, Undecodable):
             self.line(f'undecodable telemetry: {item.reason}')
+        elif isinstance(item, RefusedFrame):
+            self._refused(item)
+
+    def _refused(self, item: RefusedFrame) -> None:
+        now = time.monotonic()
+        if now - self._refusal_printed.get(item.reason, -math.inf) < REFUSAL_LINE_INTERVAL_S:
+            return
+        self._refusal_printed[item.reason] = now
+        self.line(f'REFUSED downlink frame ({item.reason.name}: {item.detail}); '
+                  f'{describe_downlink(item.counters)}')
 
     def _progress(self, item: FileProgress) -> None:
         if not item.total:
@@ -449,22 +512,25 @@ def run_lines(session: GroundSession, lines: Sequence[str], timeout: float,
     """
     Run a script: one command per line, ``wait SECONDS`` pauses, ``#`` starts a comment.
 
+    The whole script is checked first: a usage error on any line (exit 3) sends nothing.
     Each command is waited for; the script stops at the first failure or timeout.
     """
+    steps = []
     for number, raw in enumerate(lines, 1):
-        words = shlex.split(raw, comments=True)
-        if not words:
-            continue
-        if words[0] == 'wait':
-            session.pump(_number(words[1], 'wait seconds') if len(words) > 1 else 1.0)
-            continue
         try:
-            command = parse_command(words)
+            words = _split(raw)
+            if words:
+                steps.append((number, _wait_seconds(words[1:]) if words[0] == 'wait'
+                              else parse_command(words)))
         except UsageError as err:
             if printer is not None:
                 printer.line(f'line {number}: {err}')
             return EXIT_USAGE
-        code = exit_code(session.wait(session.send(command), timeout))
+    for number, step in steps:
+        if isinstance(step, float):
+            session.pump(step)
+            continue
+        code = exit_code(session.wait(session.send(step), timeout))
         if code != EXIT_OK:
             if printer is not None:
                 printer.line(f'line {number}: stopping ({"failed" if code == 1 else "timeout"})')
@@ -472,24 +538,124 @@ def run_lines(session: GroundSession, lines: Sequence[str], timeout: float,
     return EXIT_OK
 
 
+def _split(line: str) -> List[str]:
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError as err:
+        raise UsageError(f'cannot split {line!r} into words: {err}') from None
+
+
+def _wait_seconds(words: Sequence[str]) -> float:
+    _args(words, 0, 1, 'wait [SECONDS]')
+    seconds = _number(words[0], 'wait seconds') if words else 1.0
+    if seconds < 0.0:
+        raise UsageError(f'wait seconds must be >= 0, got {words[0]!r}')
+    return seconds
+
+
+def sa_reset(session: GroundSession, floor: Optional[int], timeout: float,
+             printer: Printer, *, retry: float = 3.0) -> int:
+    """
+    Reset the rover's anti-replay window by SA management (``sa-reset [--floor N]``).
+
+    Asks for the challenge (again every ``retry`` s until one comes; a locked rover also
+    repeats it unasked), answers each announcement with RESET_WINDOW, and once the rover
+    confirms with REPLAY_WINDOW_RESET sets the ground's ARSN counter to the new floor. No
+    heartbeat pings meanwhile: while the window refuses them they would only use up ARSNs.
+    Without ``floor`` the rover's floor is kept, or raised to the ground counter: no ARSN
+    ever sent can pass again. A lower floor re-opens every ARSN between it and the old one.
+
+    :return: 0 confirmed, 2 no confirmation within ``timeout`` s, 3 a bad floor.
+    """
+    try:
+        exchange = session.station.sa_exchange(floor)
+    except ValueError as err:
+        printer.line(f'sa-reset: {err}')
+        return EXIT_USAGE
+    session.heartbeat = None
+    end = session._clock() + timeout
+    next_request, seen = -math.inf, len(session.items)
+    while not exchange.done:
+        now = session._clock()
+        if now >= end:
+            printer.line(f'sa-reset: no REPLAY_WINDOW_RESET within {timeout:g} s; the window is '
+                         'unchanged unless the rover says otherwise: run sa-reset again')
+            return EXIT_TIMEOUT
+        if now >= next_request:
+            session._uplink(exchange.request())
+            next_request = now + retry
+        session.pump(min(0.05, end - now))
+        for item in session.items[seen:]:
+            frame = exchange.on_event(item.event) if isinstance(item, EventReport) else None
+            if frame is None:
+                continue
+            rover_floor = exchange.announced.floor
+            printer.line(f'sa-reset: rover floor {rover_floor}, asking for floor '
+                         f'{exchange.floor}')
+            if rover_floor is not None and exchange.floor < rover_floor:
+                printer.line(f'sa-reset: WARNING: lowering the floor re-opens ARSNs '
+                             f'{exchange.floor + 1}..{rover_floor} to replay; rekey if frames '
+                             'with such ARSNs were ever sent')
+            session._uplink(frame)
+            next_request = now + retry
+        seen = len(session.items)
+    printer.line(f'sa-reset: REPLAY_WINDOW_RESET confirmed, floor {exchange.floor}; the next '
+                 f'ARSN is above it')
+    return EXIT_OK
+
+
 # -- main --------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors exit with EXIT_USAGE and one line, as documented."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit 3 (argparse's own 2 is the tool's "no reports in time")."""
+        self.exit(EXIT_USAGE, f'{self.prog}: {message} (see --help)\n')
 
 
 def _address(text: str) -> Tuple[str, int]:
     host, _, port = text.rpartition(':')
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f'expected HOST:PORT, got {text!r}')
+    if not host or not port.isdigit() or not 1 <= int(port) <= _PORT_MAX:
+        raise argparse.ArgumentTypeError(f'expected HOST:PORT with a port in [1, {_PORT_MAX}], '
+                                         f'got {text!r}')
     return host, int(port)
+
+
+def _spi(text: str) -> int:
+    try:
+        spi = int(text)
+    except ValueError:
+        spi = -1
+    if not 0 <= spi <= SPI_MAX:
+        raise argparse.ArgumentTypeError(f'expected an integer in [0, {SPI_MAX}], got {text!r}')
+    return spi
+
+
+def _seconds(low: float, *, open_low: bool, allow_inf: bool = False) -> Callable[[str], float]:
+    """Return an argparse type: seconds above ``low`` (or at it unless ``open_low``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        finite = math.isfinite(value) or (allow_inf and value == math.inf)
+        if not finite or value < low or (open_low and value == low):
+            sign = '>' if open_low else '>='
+            raise argparse.ArgumentTypeError(f'expected seconds {sign} {low:g}, got {text!r}')
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser of rover-ground."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog='rover-ground', description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n\n'.join(__doc__.split('\n\n')[1:]))
     parser.add_argument('--key', type=Path, help='uplink key file (64 hex digits, mode 600)')
-    parser.add_argument('--spi', type=int, default=1, help='security parameter index (1)')
+    parser.add_argument('--spi', type=_spi, default=1, help='security parameter index (1)')
     parser.add_argument('--state', type=Path, default=Path('~/.rover-ground/state.sqlite3'),
                         help='ground counters (ARSN, TC sequence count)')
     parser.add_argument('--local', type=_address, default=('127.0.0.1', 10019),
@@ -498,12 +664,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='lander relay UDP address (uplink goes there)')
     parser.add_argument('--downlink-dir', type=Path, default=Path('downlink'),
                         help='where received files are written')
-    parser.add_argument('--timeout', type=float, default=300.0,
+    parser.add_argument('--timeout', type=_seconds(0.0, open_low=True), default=300.0,
                         help='seconds to wait for a command to complete (300)')
-    parser.add_argument('--heartbeat', type=float, default=2.0,
+    parser.add_argument('--heartbeat', type=_seconds(0.0, open_low=False), default=2.0,
                         help='seconds between heartbeat pings while waiting (0: none); keep '
                              'it well below the link_timeout of the rover (10 s)')
-    parser.add_argument('--cfdp-timer', type=float, default=5.0,
+    parser.add_argument('--cfdp-timer', type=_seconds(0.0, open_low=True), default=5.0,
                         help='CFDP ACK/NAK timer, s (above the round trip)')
     parser.add_argument('--quiet-hk', action='store_true', help='do not print housekeeping')
     sub = parser.add_subparsers(dest='action', required=True)
@@ -515,8 +681,14 @@ def build_parser() -> argparse.ArgumentParser:
     script = sub.add_parser('run', help='run a script of commands')
     script.add_argument('script', type=Path)
     monitor = sub.add_parser('monitor', help='live housekeeping, events and files')
-    monitor.add_argument('--duration', type=float, default=math.inf)
+    monitor.add_argument('--duration', type=_seconds(0.0, open_low=False, allow_inf=True),
+                         default=math.inf)
     sub.add_parser('shell', help='interactive commands')
+    reset = sub.add_parser('sa-reset', help="reset the rover's anti-replay window by SA "
+                           'management (after a lost replay state or a ground clock fault)')
+    reset.add_argument('--floor', type=int, default=None,
+                       help="new floor ARSN (default: keep the rover's floor or raise it to "
+                            "this ground's counter; a lower floor re-opens replay)")
     return parser
 
 
@@ -530,8 +702,10 @@ def open_session(args: argparse.Namespace, printer: Printer) -> GroundSession:
                             remote_entity_id=CFDP_ROVER_ENTITY_ID,
                             config=CfdpConfig(ack_timer_s=timer, nak_timer_s=timer,
                                               inactivity_s=max(120.0, 3 * timer)))
+    # The downlink window shares the state file, so a frame recorded in an earlier session
+    # (each `send` is a process of its own) is refused in the next one.
     station = GroundStation(mac=mac, spi=args.spi, counter=ArsnCounter(state, args.spi),
-                            receiver=receiver)
+                            receiver=receiver, window=DownlinkWindow(path=state))
     transport = UdpTransport(args.local, args.remote)
     return GroundSession(station, transport, printer=printer,
                          heartbeat=args.heartbeat if args.heartbeat > 0 else None)
@@ -552,6 +726,13 @@ def _shell(session: GroundSession, printer: Printer, timeout: float) -> int:
         run_lines(session, [text], timeout, printer)
 
 
+def _script_lines(path: Path) -> List[str]:
+    try:
+        return path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f'cannot read script {path}: {err}') from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run rover-ground; return the exit code."""
     args = build_parser().parse_args(argv)
@@ -569,8 +750,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     try:
         command = parse_command(args.words) if args.action == 'send' else None
+        lines = _script_lines(args.script) if args.action == 'run' else None
         session = open_session(args, printer)
-    except (UsageError, KeyFileError, TransportError) as err:
+    except (UsageError, KeyFileError, TransportError, OSError) as err:
         printer.line(str(err))
         return EXIT_USAGE
     try:
@@ -581,15 +763,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 return EXIT_OK
             return exit_code(session.wait(request_id, args.timeout))
         if args.action == 'run':
-            return run_lines(session, args.script.read_text().splitlines(), args.timeout,
-                             printer)
+            return run_lines(session, lines, args.timeout, printer)
         if args.action == 'monitor':
             session.pump(args.duration)
             return EXIT_OK
+        if args.action == 'sa-reset':
+            return sa_reset(session, args.floor, args.timeout, printer)
         return _shell(session, printer, args.timeout)
     except KeyboardInterrupt:
         return EXIT_OK
     finally:
+        if session.station.counters.refused:
+            printer.line(describe_downlink(session.station.counters))
         session.transport.close()
 
 

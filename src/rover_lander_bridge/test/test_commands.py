@@ -144,3 +144,135 @@ def test_limits_are_the_rovers_not_the_senders():
 def test_there_is_no_velocity_command():
     names = {type(c).__name__.lower() for c in EVERY_COMMAND}
     assert not any('velocity' in n or 'twist' in n for n in names)
+
+
+LIMITS = cmd.CommandLimits()
+
+#: (command from one argument value, floor field, ceiling field, 0 means default)
+BOUNDS = [
+    (lambda v: cmd.Drive(v, 0.05), 'min_drive_distance', 'max_drive_distance', False),
+    (lambda v: cmd.Drive(-v, 0.05), 'min_drive_distance', 'max_drive_distance', False),
+    (lambda v: cmd.Drive(1.0, v), 'min_drive_speed', 'max_drive_speed', False),
+    (lambda v: cmd.Turn(v, 0.2), 'min_turn_angle', 'max_turn_angle', False),
+    (lambda v: cmd.Turn(-v, 0.2), 'min_turn_angle', 'max_turn_angle', False),
+    (lambda v: cmd.Turn(1.0, v), 'min_turn_rate', 'max_turn_rate', False),
+    (lambda v: cmd.MoveShovel(ShovelPose.ANGLE, v, 0.0), 'shovel_min_angle',
+     'shovel_max_angle', False),
+    (lambda v: cmd.MoveShovel(ShovelPose.DIG, 0.0, v), 'min_shovel_velocity',
+     'max_shovel_velocity', True),
+    (lambda v: cmd.CollectSample(v), 'min_dig_distance', 'max_dig_distance', True),
+    (lambda v: cmd.Capture(Camera.LEFT, v, 0), 'min_jpeg_quality', 'max_jpeg_quality', True),
+    (lambda v: cmd.Capture(Camera.LEFT, 0, v), 'min_thumbnail_width', 'max_thumbnail_width',
+     True),
+    (lambda v: cmd.ListProducts(False, v), 'min_list_count', 'max_list_count', True),
+    (lambda v: cmd.HkSetInterval(((HkSet.LINK, v),)), 'min_hk_interval', 'max_hk_interval',
+     False),
+    (lambda v: cmd.TimeSetRate(v), 'min_time_exponent', 'max_time_exponent', False),
+]
+
+
+def _outside(value, direction):
+    """Return the nearest value beyond ``value`` (ints step by one, floats by one ulp)."""
+    if isinstance(value, int):
+        return value + direction
+    return math.nextafter(value, direction * math.inf)
+
+
+def _refusal(command):
+    with pytest.raises(cmd.CommandError) as info:
+        cmd.validate(command, LIMITS)
+    assert info.value.code is ErrorCode.ARGUMENT_OUT_OF_RANGE
+    assert len(info.value.reason.encode()) <= 96, info.value.reason
+    return info.value.reason
+
+
+@pytest.mark.parametrize('make, low, high, zero_is_default', BOUNDS,
+                         ids=[f'{b[1]}..{b[2]}' for b in BOUNDS])
+def test_every_limit_refuses_just_outside_and_accepts_its_own_value(make, low, high,
+                                                                    zero_is_default):
+    floor, ceiling = getattr(LIMITS, low), getattr(LIMITS, high)
+    cmd.validate(make(floor), LIMITS)
+    cmd.validate(make(ceiling), LIMITS)
+    below = _outside(floor, -1)
+    if zero_is_default and below == 0:
+        below = -1
+    above = _outside(ceiling, +1)
+    reason = _refusal(make(below))
+    assert low in reason and cmd._show(below) in reason
+    reason = _refusal(make(above))
+    assert high in reason and cmd._show(above) in reason
+    if zero_is_default:
+        cmd.validate(make(0), LIMITS)
+
+
+def test_every_numeric_argument_has_a_floor_and_a_ceiling():
+    floors = {b[1] for b in BOUNDS}
+    ceilings = {b[2] for b in BOUNDS}
+    fields = set(vars(LIMITS))
+    assert {f for f in fields if f.startswith('min_')} | {'shovel_min_angle'} == floors
+    assert {f for f in fields if f.startswith('max_')} - {'max_command_duration'} \
+        | {'shovel_max_angle'} == ceilings
+
+
+def test_a_drive_at_1e_300_m_s_is_refused_on_the_wire():
+    service, subtype, data = cmd.encode(cmd.Drive(1.0, 1e-300))
+    reason = _refusal(cmd.decode(service, subtype, data))
+    assert reason == 'speed 1e-300 m/s is below min_drive_speed 0.005 m/s'
+
+
+@pytest.mark.parametrize('command', [
+    cmd.Drive(math.nan, 0.05), cmd.Drive(1.0, math.inf), cmd.Drive(-math.inf, 0.05),
+    cmd.Turn(math.nan, 0.1), cmd.Turn(1.0, math.nan),
+    cmd.MoveShovel(ShovelPose.ANGLE, math.inf, 0.0), cmd.MoveShovel(ShovelPose.DIG, 0.0, math.nan),
+    cmd.MoveShovel(ShovelPose.DIG, math.nan, 0.0),
+    cmd.CollectSample(math.nan), cmd.HkSetInterval(((HkSet.LINK, math.nan),)),
+    cmd.HkSetInterval(((HkSet.LINK, math.inf),)),
+], ids=repr)
+def test_nan_and_inf_are_refused(command):
+    assert 'finite' in _refusal(command)
+
+
+def _speed_for_deadline(distance, deadline):
+    """Return the speed whose DRIVE deadline is exactly ``deadline`` under LIMITS."""
+    return 2.0 * distance / (deadline - LIMITS.command_timeout_margin)
+
+
+def test_a_drive_whose_deadline_exceeds_max_command_duration_is_refused():
+    assert LIMITS.max_command_duration == 600.0
+    # 5 m at 0.005 m/s: each argument is inside its limits, but the deadline is 2030 s.
+    reason = _refusal(cmd.Drive(5.0, 0.005))
+    assert reason == 'DRIVE deadline 2030 s is above max_command_duration 600 s'
+    edge = _speed_for_deadline(5.0, LIMITS.max_command_duration)
+    cmd.validate(cmd.Drive(5.0, math.nextafter(edge, 1.0)), LIMITS)
+    assert 'max_command_duration' in _refusal(cmd.Drive(-5.0, math.nextafter(edge, 0.0)))
+
+
+def test_a_turn_whose_deadline_exceeds_max_command_duration_is_refused():
+    # A full turn at the 0.01 rad/s floor: 2 x 628 s + 30 s.
+    reason = _refusal(cmd.Turn(2.0 * math.pi, 0.01))
+    assert reason == 'TURN deadline 1287 s is above max_command_duration 600 s'
+    cmd.validate(cmd.Turn(math.pi, 0.02), LIMITS)
+
+
+def test_the_deadline_limit_is_the_rovers():
+    generous = cmd.CommandLimits(max_command_duration=3000.0)
+    cmd.validate(cmd.Drive(5.0, 0.005), generous)
+    assert cmd.motion_timeout(cmd.Drive(5.0, 0.005), 30.0) == pytest.approx(2030.0)
+    assert cmd.motion_timeout(cmd.Turn(-1.0, 0.5), 10.0) == pytest.approx(14.0)
+    assert cmd.motion_timeout(cmd.CollectSample(), 30.0) is None
+
+
+@pytest.mark.parametrize('changes, fragment', [
+    ({'min_drive_speed': 0.2}, 'min_drive_speed'),
+    ({'min_drive_speed': 0.0}, 'min_drive_speed must be > 0'),
+    ({'max_turn_rate': math.nan}, 'finite'),
+    ({'shovel_min_angle': 2.5}, 'shovel_min_angle'),
+    ({'max_list_count': 256}, 'max_list_count'),
+    ({'max_thumbnail_width': 70000}, 'max_thumbnail_width'),
+    ({'max_time_exponent': 255}, 'max_time_exponent'),
+    ({'min_time_exponent': -1, 'max_time_exponent': 3}, 'min_time_exponent'),
+    ({'command_timeout_margin': 600.0}, 'max_command_duration'),
+])
+def test_inconsistent_limits_are_refused_at_construction(changes, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        cmd.CommandLimits(**changes)

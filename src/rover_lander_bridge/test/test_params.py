@@ -46,6 +46,11 @@ def test_every_parameter_has_a_description_and_numbers_have_units():
     ({'cfdp_ground_entity_id': 1}, 'entity ids'),
     ({'transport': 'carrier-pigeon'}, 'transport'),
     ({'max_drive_speed': 5.0}, 'max_drive_speed'),
+    ({'max_drive_speed': 0.001}, 'max_drive_speed'),
+    ({'max_turn_rate': 0.005}, 'max_turn_rate'),
+    ({'max_dig_distance': 0.0}, 'max_dig_distance'),
+    ({'max_command_duration': 120.0}, 'max_command_duration'),
+    ({'command_timeout_margin': 900.0}, 'command_timeout_margin must be below'),
 ])
 def test_inconsistent_sets_are_refused(changes, fragment):
     with pytest.raises(ParameterError, match=fragment):
@@ -66,3 +71,23 @@ def test_values_reach_the_core_configurations():
     assert config.hk_intervals[HkSet.LINK] == 3.0
     assert config.max_frame_bytes == 512
     assert cfdp_config(values).max_pdu_len == 512 - 6
+
+
+def test_every_valid_parameter_set_gives_valid_limits():
+    """A ceiling at its lowest allowed value is still at or above the rover's floor."""
+    names = ['max_drive_distance', 'max_drive_speed', 'max_turn_angle', 'max_turn_rate',
+             'max_shovel_velocity', 'max_dig_distance', 'max_command_duration']
+    lowest = {name: TABLE[name].min_value for name in names}
+    limits = bridge_config(TABLE.validated(lowest)).limits
+    for name in names:
+        assert getattr(limits, name) == lowest[name]
+    assert limits.min_drive_speed <= limits.max_drive_speed
+
+
+def test_the_deadline_limit_reaches_the_rover_and_holds_the_longest_fixed_deadline():
+    values = TABLE.validated({'max_command_duration': 1200.0, 'command_timeout_margin': 10.0})
+    config = bridge_config(values)
+    assert config.limits.max_command_duration == 1200.0
+    assert config.limits.command_timeout_margin == config.command_timeout_margin == 10.0
+    floor = TABLE['max_command_duration'].min_value
+    assert floor >= max(config.sample_timeout, config.shovel_timeout, config.capture_timeout)
