@@ -103,6 +103,9 @@ def generate_launch_description() -> LaunchDescription:
                  name='lander_bridge',
                  parameters=[params_file, common, {'product_dir': product_dir}],
                  remappings=tf_remaps, ros_arguments=ros_args, output='screen',
+                 # A bridge whose loop died has already stopped the rover; bring the link
+                 # back rather than leave the rover deaf.
+                 respawn=True, respawn_delay=2.0,
                  condition=IfCondition(use_bridge)),
             Node(package='diagnostic_aggregator', executable='aggregator_node',
                  name='diagnostic_aggregator',

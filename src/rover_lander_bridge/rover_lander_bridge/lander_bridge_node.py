@@ -53,7 +53,7 @@ from rover_lander_bridge.rover_port import (CAPTURE_ERRORS, Completion, DRIVE_ER
                                             error_code_of, PortEvent, PortEventKind,
                                             RoverTelemetry, SAMPLE_ERRORS, SHOVEL_ERRORS,
                                             shovel_pose_code)
-from rover_lander_bridge.runner import BridgeStack
+from rover_lander_bridge.runner import BridgeLoopFailed, BridgeStack
 from rover_lander_bridge.security import KeyFileError
 from rover_lander_bridge.telemetry import (CaptureResult, MobilityHk, MotionResult,
                                            SampleResult, ShovelHk)
@@ -225,8 +225,13 @@ class RosRoverPort:
         self._cancel_all(self._motion_goals, done)
 
     def set_estop(self, engage: bool, reason: str, done: Completion) -> None:
-        """Call the estop service."""
-        self._call(self._estop, EStop.Request(engage=engage, reason=reason), done)
+        """
+        Call the estop service now, from the bridge thread, not at the next work timer.
+
+        Link-loss safing must not wait up to WORK_PERIOD: the drive's service callback writes
+        zero to the wheels at once. rclpy's ``call_async`` is thread-safe (Jazzy).
+        """
+        self._call_now(self._estop, EStop.Request(engage=engage, reason=reason), done)
 
     def move_shovel(self, pose: ShovelPose, angle: float, max_velocity: float,
                     done: Completion) -> None:
@@ -446,6 +451,13 @@ class LanderBridgeNode(RoverNode):
         level = _HEALTH[snapshot.state]
         message = {LinkState.UP: 'link up', LinkState.DOWN: 'no contact with the ground',
                    LinkState.SAFED: 'safed after link loss: waiting for RELEASE'}[snapshot.state]
+        values['loop_faults'] = str(snapshot.loop_faults)
+        if runner.fatal is not None:
+            self.publish_health([HealthReport('link', Level.ERROR, 'bridge loop failed', values)])
+            # Raised into the executor: run_until_stopped stops the node and re-raises, so the
+            # process exits non-zero and launch respawn / systemd restarts it. The runner has
+            # already commanded the stop through the rover port.
+            raise BridgeLoopFailed(f'the lander bridge loop failed: {runner.fatal!r}')
         if not runner.running:
             level, message = Level.ERROR, 'bridge loop stopped'
         elif runner.last_error and snapshot.state is not LinkState.UP:

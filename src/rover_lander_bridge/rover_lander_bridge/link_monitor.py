@@ -13,15 +13,21 @@
 # limitations under the License.
 
 """
-Link state from contact times, and the link-loss safing latch.
+Link state from contact times, the link hold and the link-loss safing latch.
 
 Contact is an authenticated, fresh uplink frame (a telecommand, a heartbeat ping or a CFDP
-PDU). With none for ``link_timeout`` the link is declared down: telemetry stays in the store
-instead of being sent into a dead link. With none for ``safing_timeout`` the rover is safed
-(the bridge stops the wheels and holds the shovel) and stays safed, link back or not, until
-the ground releases it. The clock is passed in (monotonic seconds), so tests run on
-simulated time. The start counts as contact: a rover that boots and never hears from Earth
-safes itself ``safing_timeout`` later.
+PDU). With none for ``link_timeout`` the link is declared down (LOST): telemetry stays in the
+store instead of being sent into a dead link, and the rover is *held*: the bridge stops the
+moves in progress and refuses new motion. The hold ends at the first update after contact
+returns, so the motion telecommands of the very uplink batch that brought the link back are
+still refused (the ground sent them without current telemetry); nothing resumes by itself.
+With no contact for ``safing_timeout`` the rover is safed (the bridge latches the drive's
+e-stop and holds the shovel) and stays safed, link back or not, until the ground releases it.
+
+Both timeouts are deadlines (:meth:`LinkMonitor.next_deadline`), so the owner's loop can wake
+on them instead of finding them at its next tick. The clock is passed in (monotonic seconds),
+so tests run on simulated time. The start counts as contact: a rover that boots and never
+hears from Earth safes itself ``safing_timeout`` later (it is not held at boot: nothing moves).
 """
 
 import enum
@@ -34,14 +40,14 @@ from rover_lander_bridge.protocol import LinkState
 class LinkTransition(enum.Enum):
     """What changed at a contact or an update."""
 
-    LOST = 'lost'
+    LOST = 'lost'  # and the hold begins
     RESTORED = 'restored'
     SAFED = 'safed'
 
 
 class LinkMonitor:
     """
-    Tracks contact and decides link-down and safing.
+    Tracks contact and decides link-down (and the hold it starts) and safing.
 
     :param link_timeout: seconds without contact before the link is down (> 0).
     :param safing_timeout: seconds without contact before the rover is safed
@@ -55,6 +61,7 @@ class LinkMonitor:
         self._up = False
         self._lost_at = now
         self._safed = False
+        self._held = False
         self._silence = 0.0
 
     def set_timeouts(self, link_timeout: float, safing_timeout: float) -> None:
@@ -76,6 +83,11 @@ class LinkMonitor:
     def safed(self) -> bool:
         """Return True while the safing latch is set."""
         return self._safed
+
+    @property
+    def held(self) -> bool:
+        """Return True from a link loss until the first update after contact returned."""
+        return self._held
 
     @property
     def last_contact(self) -> float:
@@ -102,6 +114,15 @@ class LinkMonitor:
         """Return how long the link has been down (0 while up)."""
         return 0.0 if self._up else max(0.0, now - self._lost_at)
 
+    def next_deadline(self) -> float:
+        """Return the time of the next LOST or SAFED transition (inf if none is pending)."""
+        deadlines = []
+        if self._up:
+            deadlines.append(self._last_contact + self._link_timeout)
+        if not self._safed:
+            deadlines.append(self._last_contact + self._safing_timeout)
+        return min(deadlines, default=math.inf)
+
     def contact(self, now: float) -> List[LinkTransition]:
         """Record a contact at ``now``; return [RESTORED] if the link was down."""
         transitions = self.update(now)
@@ -112,17 +133,25 @@ class LinkMonitor:
         return transitions
 
     def update(self, now: float) -> List[LinkTransition]:
-        """Apply the timeouts at ``now``; return LOST and/or SAFED as they happen."""
+        """
+        Apply the timeouts at ``now``; return LOST and/or SAFED as they happen.
+
+        A transition happens at ``now >= last contact + timeout``, the very sum
+        :meth:`next_deadline` returns, so a loop that wakes on the deadline finds it due.
+        """
         transitions = []
-        silent = now - self._last_contact
-        if (self._up and silent >= self._link_timeout) or \
-                (not self._safed and silent >= self._safing_timeout):
-            self._silence = silent
-        if self._up and silent >= self._link_timeout:
+        lost_at = self._last_contact + self._link_timeout
+        safed_at = self._last_contact + self._safing_timeout
+        if self._up:
+            self._held = False
+        if (self._up and now >= lost_at) or (not self._safed and now >= safed_at):
+            self._silence = now - self._last_contact
+        if self._up and now >= lost_at:
             self._up = False
-            self._lost_at = self._last_contact + self._link_timeout
+            self._held = True
+            self._lost_at = lost_at
             transitions.append(LinkTransition.LOST)
-        if not self._safed and silent >= self._safing_timeout:
+        if not self._safed and now >= safed_at:
             self._safed = True
             transitions.append(LinkTransition.SAFED)
         return transitions

@@ -27,9 +27,15 @@ from rover_common.param_spec import ParamSpec, ParamTable, ParamValue
 from rover_lander_bridge.bridge import BridgeConfig
 from rover_lander_bridge.cfdp_link import CfdpConfig
 from rover_lander_bridge.commands import CommandLimits
-from rover_lander_bridge.protocol import CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, HkSet
+from rover_lander_bridge.protocol import (CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, HkSet,
+                                          SA_MANAGEMENT_SPI)
 
 TRANSPORTS = ('udp', 'serial')
+#: The rover's physical floors: a ceiling parameter may not go below its floor.
+_FLOORS = CommandLimits()
+#: The longest fixed deadline (COLLECT_SAMPLE's): max_command_duration may not cut it.
+_LONGEST_FIXED_DEADLINE = max(BridgeConfig.sample_timeout, BridgeConfig.shovel_timeout,
+                              BridgeConfig.capture_timeout)
 #: Bytes a space packet header adds to a CFDP PDU.
 _PACKET_HEADER = 6
 
@@ -45,6 +51,11 @@ SPECS = (
               'there)', read_only=True),
     ParamSpec('udp_remote_port', 10010, "Lander relay's UDP port", '', 1, 65535,
               read_only=True),
+    ParamSpec('udp_receive_buffer_bytes', 4 << 20, 'Receive buffer (SO_RCVBUF) of the UDP '
+              'socket: how many uplink bytes wait in the kernel while the loop is busy, instead '
+              'of being dropped (0: kernel default; Linux caps it at net.core.rmem_max unless '
+              'the process may force it; a smaller grant is logged). Datagrams the kernel still '
+              'drops are counted in LINK housekeeping', 'B', 0, 1 << 30, read_only=True),
     ParamSpec('serial_port', '/dev/ttyUSB0', 'Serial device of the umbilical', read_only=True),
     ParamSpec('serial_baudrate', 115200, 'Serial line rate of the umbilical', 'bit/s', 1200,
               4_000_000, read_only=True),
@@ -55,8 +66,8 @@ SPECS = (
     ParamSpec('create_key_if_missing', False, 'Write a new random key to key_file (mode 600) '
               'when it does not exist, and log where: for fake and simulation set-ups only; '
               'copy it to the ground tool', read_only=True),
-    ParamSpec('spi', 1, 'Security parameter index the key belongs to', '', 0, 65535,
-              read_only=True),
+    ParamSpec('spi', 1, 'Security parameter index the key belongs to (65535 is reserved '
+              'for SA management)', '', 0, SA_MANAGEMENT_SPI - 1, read_only=True),
     ParamSpec('replay_window', 64, 'Highest accepted ARSNs remembered: how far the link may '
               'reorder telecommands', '', 1, 4096, read_only=True),
     ParamSpec('state_dir', '~/.ros/lander_bridge', 'Directory of the persisted state: '
@@ -68,6 +79,9 @@ SPECS = (
               read_only=True),
     ParamSpec('tick_rate', 20.0, 'Rate of the bridge loop (timers, downlink scheduling)', 'Hz',
               1.0, 200.0, read_only=True),
+    ParamSpec('store_retry_interval', 30.0, 'While the product store cannot be opened (locked, '
+              'unreadable), the bridge runs without it and tries again this often', 's', 1.0,
+              3600.0, read_only=True),
     # Link loss.
     ParamSpec('link_timeout', 10.0, 'No authenticated frame for this long: link down, '
               'telemetry is stored instead of sent', 's', 1.0, 3600.0),
@@ -81,10 +95,12 @@ SPECS = (
               'bit/s', 1000.0, 100e6),
     ParamSpec('burst_bytes', 8192, 'Most bytes sent back to back (token-bucket depth)', 'B',
               256, 1 << 20),
-    ParamSpec('max_frame_bytes', 1024, 'Largest downlink frame (CFDP PDUs are cut to fit)',
+    ParamSpec('max_frame_bytes', 1024, 'Most bytes of space packets in one downlink frame, '
+              'which adds 26 B of security header and MAC (CFDP PDUs are cut to fit)',
               'B', 128, 65000, read_only=True),
-    ParamSpec('frame_overhead_bytes', 28, 'Bytes the link adds per frame (28: UDP over IPv4)',
-              'B', 0, 256),
+    ParamSpec('frame_overhead_bytes', 54, 'Bytes each downlink frame costs beyond its space '
+              'packets: 26 of security header and MAC plus what the link adds (54: UDP over '
+              'IPv4)', 'B', 26, 282),
     ParamSpec('tm_store_max_packets', 20000, 'Most telemetry packets kept for store-and-'
               'forward', '', 100, 10_000_000, read_only=True),
     ParamSpec('tm_store_max_bytes', 8 << 20, 'Most telemetry bytes kept for store-and-forward',
@@ -99,24 +115,43 @@ SPECS = (
     ParamSpec('hk_system_interval', 60.0, 'Period of housekeeping set 4 (product store, '
               'diagnostics)', 's',
               0.1, 3600.0),
+    ParamSpec('hk_fault_interval', 30.0, 'Period of housekeeping set 5 (contained loop faults, '
+              'store state, store recovery totals)', 's', 0.1, 3600.0),
     ParamSpec('event_min_interval', 1.0, 'Refused-frame events of one kind are aggregated over '
-              'at least this long', 's', 0.0, 600.0),
+              'at least this long (also: at most one BRIDGE_FAULT per loop step, and one '
+              'TC_REFUSALS_SUPPRESSED summary, per interval)', 's', 0.0, 600.0),
+    ParamSpec('refusal_report_rate', 5.0, 'Acceptance-failure reports (TM[1,2]) allowed per '
+              'second on average; refusals beyond the budget are counted and summed up in '
+              'TC_REFUSALS_SUPPRESSED', '1/s', 0.1, 1000.0),
+    ParamSpec('refusal_report_burst', 20, 'Acceptance-failure reports allowed back to back '
+              '(token-bucket depth of refusal_report_rate)', '', 1, 10000),
     ParamSpec('command_timeout_margin', 30.0, 'A drive or turn fails with TIMEOUT after twice '
               'its nominal duration plus this margin (and the rover is stopped)', 's', 1.0,
               3600.0),
+    ParamSpec('max_command_duration', 600.0, 'Longest deadline of any telecommand: a DRIVE or '
+              'TURN whose deadline (twice distance/speed or angle/rate, plus '
+              'command_timeout_margin) would be longer is refused. The floor is the longest '
+              f'fixed deadline (COLLECT_SAMPLE, {_LONGEST_FIXED_DEADLINE:g} s)', 's',
+              _LONGEST_FIXED_DEADLINE, 86400.0),
     # Telecommand limits.
     ParamSpec('max_drive_distance', 5.0, 'Largest absolute distance of a DRIVE telecommand',
               'm', 0.01, 100.0),
-    ParamSpec('max_drive_speed', 0.1, 'Largest speed of a DRIVE telecommand', 'm/s', 0.001,
-              1.0),
+    ParamSpec('max_drive_speed', 0.1, 'Largest speed of a DRIVE telecommand (at least the '
+              f'floor of the drive, {_FLOORS.min_drive_speed} m/s)', 'm/s',
+              _FLOORS.min_drive_speed, 1.0),
     ParamSpec('max_turn_angle', 2.0 * math.pi, 'Largest absolute angle of a TURN telecommand',
               'rad', 0.01, 4.0 * math.pi),
-    ParamSpec('max_turn_rate', 0.5, 'Largest rate of a TURN telecommand', 'rad/s', 0.001, 3.0),
+    ParamSpec('max_turn_rate', 0.5, 'Largest rate of a TURN telecommand (at least the floor '
+              f'of the drive, {_FLOORS.min_turn_rate} rad/s)', 'rad/s', _FLOORS.min_turn_rate,
+              3.0),
     ParamSpec('shovel_min_angle', 0.0, 'Smallest MOVE_SHOVEL angle', 'rad', -math.pi, math.pi),
     ParamSpec('shovel_max_angle', 2.0, 'Largest MOVE_SHOVEL angle', 'rad', -math.pi, math.pi),
-    ParamSpec('max_shovel_velocity', 0.6, 'Largest MOVE_SHOVEL max_velocity', 'rad/s', 0.01,
-              5.0),
-    ParamSpec('max_dig_distance', 0.3, 'Largest COLLECT_SAMPLE dig distance', 'm', 0.0, 2.0),
+    ParamSpec('max_shovel_velocity', 0.6, 'Largest MOVE_SHOVEL max_velocity (at least the '
+              f'floor of the shovel, {_FLOORS.min_shovel_velocity} rad/s)', 'rad/s',
+              _FLOORS.min_shovel_velocity, 5.0),
+    ParamSpec('max_dig_distance', 0.3, 'Largest COLLECT_SAMPLE dig distance (at least the '
+              f'floor of the shovel, {_FLOORS.min_dig_distance} m)', 'm',
+              _FLOORS.min_dig_distance, 2.0),
     # CFDP.
     ParamSpec('cfdp_ack_timer', 5.0, 'CFDP positive-ACK timer (must exceed the round trip, '
               '2.6 s Earth-Moon, plus relay queueing)', 's', 0.1, 600.0),
@@ -141,6 +176,8 @@ def _cross_check(v: Mapping[str, ParamValue]) -> Optional[str]:
         return 'burst_bytes must hold one frame: >= max_frame_bytes + frame_overhead_bytes'
     if v['cfdp_inactivity'] <= 2.0 * max(v['cfdp_ack_timer'], v['cfdp_nak_timer']):
         return 'cfdp_inactivity must exceed twice the longer CFDP timer'
+    if v['command_timeout_margin'] >= v['max_command_duration']:
+        return 'command_timeout_margin must be below max_command_duration'
     if v['cfdp_rover_entity_id'] == v['cfdp_ground_entity_id']:
         return 'the CFDP entity ids of rover and ground must differ'
     return None
@@ -155,7 +192,9 @@ def bridge_config(v: Mapping[str, ParamValue]) -> BridgeConfig:
         max_drive_distance=v['max_drive_distance'], max_drive_speed=v['max_drive_speed'],
         max_turn_angle=v['max_turn_angle'], max_turn_rate=v['max_turn_rate'],
         shovel_min_angle=v['shovel_min_angle'], shovel_max_angle=v['shovel_max_angle'],
-        max_shovel_velocity=v['max_shovel_velocity'], max_dig_distance=v['max_dig_distance'])
+        max_shovel_velocity=v['max_shovel_velocity'], max_dig_distance=v['max_dig_distance'],
+        command_timeout_margin=v['command_timeout_margin'],
+        max_command_duration=v['max_command_duration'])
     return BridgeConfig(
         limits=limits, link_timeout=v['link_timeout'], safing_timeout=v['safing_timeout'],
         downlink_rate_bps=v['downlink_rate'], burst_bytes=v['burst_bytes'],
@@ -163,8 +202,11 @@ def bridge_config(v: Mapping[str, ParamValue]) -> BridgeConfig:
         hk_intervals={HkSet.MOBILITY: v['hk_mobility_interval'],
                       HkSet.SHOVEL: v['hk_shovel_interval'],
                       HkSet.LINK: v['hk_link_interval'],
-                      HkSet.SYSTEM: v['hk_system_interval']},
+                      HkSet.SYSTEM: v['hk_system_interval'],
+                      HkSet.FAULT: v['hk_fault_interval']},
         event_min_interval=v['event_min_interval'],
+        refusal_report_rate=v['refusal_report_rate'],
+        refusal_report_burst=v['refusal_report_burst'],
         command_timeout_margin=v['command_timeout_margin'],
         beacon_interval=v['beacon_interval'])
 

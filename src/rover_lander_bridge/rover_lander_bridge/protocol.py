@@ -50,6 +50,8 @@ TIMESTAMP_LEN = 7
 MAX_REASON_BYTES = 96
 #: Space-packet sequence counts are 14 bits.
 SEQ_COUNT_MODULO = 1 << 14
+#: SPI reserved for SA-management frames (never a telecommand key's SPI).
+SA_MANAGEMENT_SPI = 0xFFFF
 
 
 class Service(enum.IntEnum):
@@ -190,6 +192,7 @@ class EventId(enum.IntEnum):
     PRODUCTS_VANISHED = 64
     UPLINK_LOCKED = 70
     REPLAY_WINDOW_RESET = 71
+    SA_CHALLENGE = 72
 
 
 #: Severity (ST[5] subtype) of each event.
@@ -221,7 +224,15 @@ EVENT_SEVERITY = {
     EventId.PRODUCTS_VANISHED: EventSubtype.HIGH,
     EventId.UPLINK_LOCKED: EventSubtype.HIGH,
     EventId.REPLAY_WINDOW_RESET: EventSubtype.MEDIUM,
+    EventId.SA_CHALLENGE: EventSubtype.INFO,
 }
+
+
+class SaProcedure(enum.IntEnum):
+    """SA-management messages (first byte of the packet data of an SA-management frame)."""
+
+    GET_CHALLENGE = 1
+    RESET_WINDOW = 2
 
 
 class RejectReason(enum.IntEnum):
@@ -244,6 +255,7 @@ class HkSet(enum.IntEnum):
     SHOVEL = 2
     LINK = 3
     SYSTEM = 4
+    FAULT = 5
 
 
 class ShovelPose(enum.IntEnum):

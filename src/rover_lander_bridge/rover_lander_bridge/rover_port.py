@@ -140,10 +140,16 @@ class RoverPort(Protocol):
         """Turn in place by ``angle`` rad (CCW +) at ``rate`` rad/s."""
 
     def stop(self, done: Completion) -> None:
-        """End any move and bring the wheels to rest."""
+        """End any move and bring the wheels to rest at the drive's normal deceleration."""
 
     def set_estop(self, engage: bool, reason: str, done: Completion) -> None:
-        """Latch (True) or release (False) the drive's emergency stop."""
+        """
+        Latch (True) or release (False) the drive's emergency stop.
+
+        Latching must reach the drive at once, not at the port's next timer or the drive's
+        next step: the drive core then writes zero to the wheels inside the call and refuses
+        every command until the release. Link-loss safing relies on it.
+        """
 
     def move_shovel(self, pose: ShovelPose, angle: float, max_velocity: float,
                     done: Completion) -> None:
@@ -153,7 +159,7 @@ class RoverPort(Protocol):
         """Stow the shovel."""
 
     def hold_shovel(self, done: Completion) -> None:
-        """Stop the shovel where it is and hold it (link-loss safing)."""
+        """Stop the shovel where it is and hold it (link hold and link-loss safing)."""
 
     def collect_sample(self, dig_distance: float, dump_after: bool, command_id: str,
                        done: Completion) -> None:

@@ -38,7 +38,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from rover_cams.rig import CameraRig, CaptureFailed, InvalidCaptureRequest
 from rover_common.health import Level, worst
@@ -49,6 +49,7 @@ from rover_drive.bounded_moves import GoalRejected as DriveGoalRejected
 from rover_drive.drive_controller import DriveController, FaultClearError
 from rover_drive.parameters import DRIVE_PARAMETERS
 from rover_lander_bridge.params import TABLE
+from rover_lander_bridge.product_slot import ProductSlot
 from rover_lander_bridge.protocol import Camera, ErrorCode, FaultTarget, ShovelPose
 from rover_lander_bridge.rover_port import (Completion, DRIVE_ERRORS, error_code_of,
                                             RoverTelemetry, SAMPLE_ERRORS, SHOVEL_ERRORS,
@@ -66,6 +67,10 @@ from rover_shovel.ports import (CaptureJob, DriveJob, DriveSnapshot, JobState, P
 from rover_shovel.shovel_types import GoalRejected as ShovelGoalRejected, SampleRequest
 
 _LOGGER = logging.getLogger(__name__)
+#: Exit code of rover-standalone for a bad command line, key file or link address.
+EXIT_USAGE = 3
+#: Exit code of rover-standalone when the bridge loop could not go on (rover stopped first).
+EXIT_LOOP_FAILED = 4
 _CAMERA_NAMES = {Camera.LEFT: 'left', Camera.RIGHT: 'right', Camera.BOTH: 'both'}
 
 
@@ -161,7 +166,8 @@ class StandaloneRover:
     """
     Drive, shovel and cameras (fake backends) stepped together; the bridge's rover port.
 
-    :param products: the product store captures and evidence go to.
+    :param products: the product store captures and evidence go to, or the slot that stands
+        in for it while it is unavailable (captures and samples then fail with the reason).
     :param drive_params: drive parameter overrides (the backend is always fake).
     :param shovel_params: shovel parameter overrides (the backend is always fake).
     :param seed: seed of the fake cameras.
@@ -169,7 +175,7 @@ class StandaloneRover:
     :param now: start time of the simulated clock (s).
     """
 
-    def __init__(self, products: ProductStore, *,
+    def __init__(self, products: Union[ProductStore, ProductSlot], *,
                  drive_params: Optional[Mapping[str, ParamValue]] = None,
                  shovel_params: Optional[Mapping[str, ParamValue]] = None, seed: int = 0,
                  image_size: Tuple[int, int] = (1280, 720), now: float = 0.0) -> None:
@@ -265,7 +271,7 @@ class StandaloneRover:
         done.succeed()
 
     def set_estop(self, engage: bool, reason: str, done: Completion) -> None:
-        """Latch or release the drive's e-stop (the shovel holds while it is latched)."""
+        """Latch or release the e-stop: zero to the wheels inside the call, the shovel holds."""
         with self._lock:
             if engage:
                 self.drive.engage_estop(reason, now=self.now)
@@ -476,7 +482,14 @@ def parameter_values(args: argparse.Namespace) -> Dict[str, ParamValue]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the standalone rover until SIGINT/SIGTERM; return the exit code."""
+    """
+    Run the standalone rover until SIGINT/SIGTERM; return the exit code.
+
+    0 after a signal; :data:`EXIT_USAGE` for a bad command line, key or link address;
+    :data:`EXIT_LOOP_FAILED` when the bridge loop could not go on (the rover was stopped
+    first). A product store or state file that cannot be opened is not an exit: the rover
+    runs degraded and tells the ground.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format='%(asctime)s %(name)s: %(message)s')
@@ -484,30 +497,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         values = parameter_values(args)
     except (ParameterError, ValueError, KeyError) as err:
         print(f'rover-standalone: {err}', file=sys.stderr)
-        return 3
-    products = ProductStore(Path(str(values['product_dir'])).expanduser(),
-                            budget_bytes=int(values['product_budget_bytes']))
+        return EXIT_USAGE
+    products = ProductSlot(Path(str(values['product_dir'])).expanduser(),
+                           budget_bytes=int(values['product_budget_bytes']),
+                           retry_interval=float(values['store_retry_interval']))
+    products.try_open()
     rover = StandaloneRover(products, seed=args.seed)
+    stopping = threading.Event()
+    failures: List[BaseException] = []
+
+    def loop_failed(error: BaseException) -> None:
+        failures.append(error)
+        stopping.set()
+
     try:
-        stack = BridgeStack(values, rover, products=products)
+        stack = BridgeStack(values, rover, products=products, on_fatal=loop_failed)
     except (KeyFileError, TransportError, ValueError) as err:
         print(f'rover-standalone: {err}', file=sys.stderr)
         rover.close()
         products.close()
-        return 3
-    stopping = threading.Event()
+        return EXIT_USAGE
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     rover.start(args.time_scale)
     stack.start()
+    store = f'products in {products.root}' if products.store is not None else \
+        f'product store {products.root} UNAVAILABLE ({products.problem}), retrying'
     print(f'rover-standalone: bridge on {args.serial or args.local}, downlink to '
-          f'{args.remote}, products in {products.root}', flush=True)
+          f'{args.remote}, {store}', flush=True)
     try:
         stopping.wait()
     finally:
         stack.close()
         rover.close()
         products.close()
+    if failures:
+        print(f'rover-standalone: the bridge loop failed ({type(failures[0]).__name__}: '
+              f'{failures[0]}); the rover was stopped', file=sys.stderr)
+        return EXIT_LOOP_FAILED
     return 0
 
 

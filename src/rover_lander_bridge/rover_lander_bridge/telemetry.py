@@ -26,7 +26,7 @@ TM                source data (big-endian)
 [1,1..8]          spacepackets layout: request id (4), step id u8 on [1,5]/[1,6],
                   error code u16 + reason (ASCII) on failures
 [3,25]            SID u8 + the set's fields (:class:`MobilityHk`, :class:`ShovelHk`,
-                  :class:`LinkHk`, :class:`SystemHk`)
+                  :class:`LinkHk`, :class:`SystemHk`, :class:`FaultHk`)
 [5,1..4]          event id u16 + aux data (:func:`event_aux` layouts)
 [8,129]           request id (4), function u8, result (:class:`MotionResult`,
                   :class:`SampleResult`, :class:`CaptureResult`, :class:`DownlinkResult`)
@@ -38,6 +38,7 @@ TM                source data (big-endian)
 """
 
 from dataclasses import astuple, dataclass, fields
+import enum
 import math
 import struct
 from typing import ClassVar, List, Optional, Sequence, Tuple, Union
@@ -116,9 +117,16 @@ class ShovelHk(_Layout):
 
 @dataclass(frozen=True)
 class LinkHk(_Layout):
-    """HK set 3: the link's state and counters (as rover_interfaces/LinkStatus)."""
+    """
+    HK set 3: the link's state and counters (as rover_interfaces/LinkStatus).
 
-    FORMAT: ClassVar[struct.Struct] = struct.Struct('>BfIIIIIIIIHQ')
+    ``kernel_drops`` counts uplink datagrams the kernel dropped because the socket's receive
+    buffer was full (a flood, or a stalled loop): frames the bridge never saw.
+    ``refusals_suppressed`` counts acceptance-failure reports not sent because the refusal
+    report budget was spent (each is still counted in ``tc_rejected``).
+    """
+
+    FORMAT: ClassVar[struct.Struct] = struct.Struct('>BfIIIIIIIIHQII')
     state: int
     seconds_since_contact: float
     tc_accepted: int
@@ -131,6 +139,8 @@ class LinkHk(_Layout):
     tm_dropped: int
     files_pending: int
     bytes_downlinked: int
+    kernel_drops: int
+    refusals_suppressed: int
 
 
 @dataclass(frozen=True)
@@ -146,9 +156,76 @@ class SystemHk(_Layout):
     diagnostics_errors: int
 
 
+class LoopStep(enum.IntEnum):
+    """
+    The steps of the bridge loop, as BRIDGE_FAULT events name them (lower-case).
+
+    A step that raises is contained: the fault is counted and reported, and the loop goes
+    on with the next step.
+    """
+
+    NONE = 0
+    RECEIVE = 1
+    FRAMES = 2
+    RECONFIGURE = 3
+    PORT_EVENTS = 4
+    DEADLINES = 5
+    LINK = 6
+    TM_PURGE = 7
+    TELEMETRY = 8
+    HOUSEKEEPING = 9
+    TIME_REPORTS = 10
+    REJECTIONS = 11
+    FILES = 12
+    STORES = 13
+    FLUSH = 14
+    DOWNLINK = 15
+    SEND = 16
+    SNAPSHOT = 17
+    BEACON = 18
+
+    @property
+    def label(self) -> str:
+        """Return the name used in events and logs."""
+        return self.name.lower()
+
+
+class StoreState(enum.IntEnum):
+    """State of the product store as the bridge sees it (FAULT housekeeping)."""
+
+    OK = 0
+    UNAVAILABLE = 1
+    ABSENT = 2
+
+
+@dataclass(frozen=True)
+class FaultHk(_Layout):
+    """
+    HK set 5: contained faults of the bridge loop, store state and store recovery totals.
+
+    ``last_fault_step`` is a :class:`LoopStep` (0: no fault yet); ``store_state`` a
+    :class:`StoreState`; ``tm_store_volatile`` says the telemetry store runs in memory (its
+    file could not be opened); ``uplink_locked`` that the anti-replay window refuses every
+    telecommand until an SA-management TC reopens it. Totals count since the bridge started.
+    """
+
+    FORMAT: ClassVar[struct.Struct] = struct.Struct('>IBBBBIHIIIH')
+    loop_faults: int
+    last_fault_step: int
+    store_state: int
+    tm_store_volatile: bool
+    uplink_locked: bool
+    fault_events_suppressed: int
+    state_dbs_moved_aside: int
+    products_readopted: int
+    products_quarantined: int
+    products_vanished: int
+    safing_failures: int
+
+
 HK_LAYOUTS = {HkSet.MOBILITY: MobilityHk, HkSet.SHOVEL: ShovelHk, HkSet.LINK: LinkHk,
-              HkSet.SYSTEM: SystemHk}
-HkValues = Union[MobilityHk, ShovelHk, LinkHk, SystemHk]
+              HkSet.SYSTEM: SystemHk, HkSet.FAULT: FaultHk}
+HkValues = Union[MobilityHk, ShovelHk, LinkHk, SystemHk, FaultHk]
 
 
 def pack_hk(sid: HkSet, values: HkValues) -> bytes:

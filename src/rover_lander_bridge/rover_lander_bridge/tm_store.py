@@ -31,6 +31,13 @@ Durability is ``synchronous=NORMAL`` in WAL mode by default: a killed process lo
 a power cut may lose the last transactions (the replay window, which guards safety, uses
 FULL). Small counters the bridge must keep across restarts (TM sequence count, boot count)
 are stored in the same transactions as the packets.
+
+The file is opened with :func:`rover_common.state_db.open_state_db`: a corrupt file is moved
+aside (:attr:`TmStore.moved_aside` says where, so the bridge can tell the ground) and the busy
+timeout is 100 ms, so the bridge loop, which also runs link-loss safing, never waits long for
+another process's lock; a write that times out raises ``sqlite3.OperationalError`` and changes
+nothing, and the bridge retries it later. A store opened without a file (``path=None``) keeps
+everything in memory: the bridge's fallback when the file cannot be opened at all.
 """
 
 from pathlib import Path
@@ -38,6 +45,7 @@ import sqlite3
 import threading
 from typing import List, Mapping, Optional, Sequence, Tuple
 
+from rover_common.state_db import BUSY_TIMEOUT_S, open_state_db
 from rover_lander_bridge.protocol import Priority
 
 _SCHEMA = """
@@ -57,31 +65,51 @@ class TmStore:
     """
     The bounded, persisted telemetry queue.
 
-    :param path: sqlite file (created if missing).
+    :param path: sqlite file (created if missing; a corrupt one is moved aside); None keeps
+        the queue in memory only (lost at exit).
     :param max_packets: most packets kept (sent-but-unconfirmed included).
     :param max_bytes: most packet bytes kept.
     :param synchronous: sqlite durability, NORMAL or FULL.
+    :param busy_timeout_s: longest wait for another connection's lock.
+    :raises rover_common.state_db.StateDbUnavailable: the file cannot be used now.
     """
 
-    def __init__(self, path: Path, *, max_packets: int = 20000, max_bytes: int = 8 << 20,
-                 synchronous: str = 'NORMAL') -> None:
+    def __init__(self, path: Optional[Path], *, max_packets: int = 20000,
+                 max_bytes: int = 8 << 20, synchronous: str = 'NORMAL',
+                 busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         if max_packets < 1 or max_bytes < 1:
             raise ValueError('max_packets and max_bytes must be positive')
         if synchronous not in ('NORMAL', 'FULL'):
             raise ValueError(f'synchronous must be NORMAL or FULL, got {synchronous!r}')
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._max_packets = max_packets
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute('PRAGMA journal_mode = WAL')
-        self._db.execute(f'PRAGMA synchronous = {synchronous}')
-        self._db.executescript(_SCHEMA)
-        count, size, unsent = self._db.execute(
-            'SELECT COUNT(*), COALESCE(SUM(LENGTH(packet)), 0), '
-            'COALESCE(SUM(sent_at IS NULL), 0) FROM tm_queue').fetchone()
-        self._count, self._bytes, self._unsent = int(count), int(size), int(unsent)
+        self._path = Path(path) if path is not None else None
+        self._moved_aside: Optional[Path] = None
+        if self._path is None:
+            self._db = sqlite3.connect(':memory:', isolation_level=None,
+                                       check_same_thread=False)
+            self._db.executescript(_SCHEMA)
+        else:
+            opened = open_state_db(self._path, _SCHEMA, synchronous=synchronous,
+                                   busy_timeout_s=busy_timeout_s)
+            self._db, self._moved_aside = opened.conn, opened.moved_aside
+        self._reload_totals()
+
+    @property
+    def path(self) -> Optional[Path]:
+        """Return the sqlite file, None for a store kept in memory."""
+        return self._path
+
+    @property
+    def volatile(self) -> bool:
+        """Return True when the queue lives in memory only (a restart loses it)."""
+        return self._path is None
+
+    @property
+    def moved_aside(self) -> Optional[Path]:
+        """Return where a corrupt file found at opening was moved, or None."""
+        return self._moved_aside
 
     @property
     def backlog(self) -> int:

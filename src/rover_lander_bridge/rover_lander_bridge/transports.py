@@ -21,6 +21,11 @@ Both carry opaque frames (one space packet, or one CFDP PDU wrapped in one) behi
 * :class:`UdpTransport`: one datagram is one frame. Datagrams from any address other than the
   configured peer are dropped and counted, so a stray sender on the lander network cannot
   inject frames (authentication is the TC layer's job; this only keeps the counters honest).
+  The socket's receive buffer can be sized (``SO_RCVBUF``; the size the kernel granted is
+  read back), so a burst of uplink frames waits in the kernel instead of being dropped there;
+  on Linux the datagrams the kernel still dropped for a full buffer are counted
+  (``SO_RXQ_OVFL``, delivered with each received datagram), so they show in the link
+  counters instead of vanishing.
 * :class:`SerialTransport`: a byte stream needs delimiting. Each frame is sent as
   ``0x00 | COBS(payload | CRC-32) | 0x00`` (COBS from the maintained ``cobs`` package). COBS
   guarantees the payload never contains ``0x00``, so the receiver resynchronises at the next
@@ -35,7 +40,9 @@ A receive timeout is not an error: :meth:`Transport.receive` returns None.
 
 import abc
 from dataclasses import dataclass, replace
+import logging
 import socket
+import sys
 import time
 from typing import Optional, Tuple
 import zlib
@@ -53,6 +60,10 @@ DEFAULT_SERIAL_MAX_FRAME = 4096
 
 _DELIMITER = b'\x00'
 _CRC_LEN = 4
+_LOGGER = logging.getLogger(__name__)
+#: Linux socket options Python's socket module does not name (asm-generic/socket.h).
+_SO_RCVBUFFORCE = 33
+_SO_RXQ_OVFL = 40
 
 
 class TransportError(Exception):
@@ -79,6 +90,8 @@ class TransportCounters:
     """Serial: bad COBS or CRC, or over-long garbage; UDP: datagrams over the size limit."""
     frames_dropped_foreign: int = 0
     """UDP only: datagrams from an address other than the configured peer."""
+    frames_dropped_kernel: int = 0
+    """UDP on Linux only: datagrams the kernel dropped because the receive buffer was full."""
 
 
 class Transport(abc.ABC):
@@ -173,15 +186,21 @@ class UdpTransport(Transport):
     """One UDP datagram per frame, bound to ``local``, talking to ``remote``."""
 
     def __init__(self, local: Address, remote: Address, *,
-                 max_frame: int = MAX_UDP_PAYLOAD, accept_any_source: bool = False) -> None:
+                 max_frame: int = MAX_UDP_PAYLOAD, accept_any_source: bool = False,
+                 receive_buffer_bytes: int = 0) -> None:
         """
         Bind ``local`` (port 0 picks a free port) and send to ``remote``.
 
         :param accept_any_source: deliver datagrams from any address (not only ``remote``).
+        :param receive_buffer_bytes: ``SO_RCVBUF`` to ask for (0: the kernel default). The
+            kernel may grant less (Linux caps it at ``net.core.rmem_max`` unless the process
+            may force it); :attr:`receive_buffer_bytes` is what it granted.
         :raises LinkDown: the local address cannot be bound.
         """
         if not 1 <= max_frame <= MAX_UDP_PAYLOAD:
             raise ValueError(f'max_frame must be in [1, {MAX_UDP_PAYLOAD}] B, got {max_frame}')
+        if receive_buffer_bytes < 0:
+            raise ValueError(f'receive_buffer_bytes must be >= 0, got {receive_buffer_bytes}')
         super().__init__(max_frame)
         self._remote = (socket.gethostbyname(remote[0]), int(remote[1]))
         self._accept_any_source = accept_any_source
@@ -191,6 +210,40 @@ class UdpTransport(Transport):
         except OSError as error:
             self._sock.close()
             raise LinkDown(f'cannot bind UDP {local[0]}:{local[1]}: {error}') from error
+        if receive_buffer_bytes:
+            self._size_receive_buffer(receive_buffer_bytes)
+        self._counts_kernel_drops = self._enable_drop_counter()
+
+    @property
+    def receive_buffer_bytes(self) -> int:
+        """Return the receive buffer the kernel granted (Linux reports twice the payload)."""
+        return self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+    @property
+    def counts_kernel_drops(self) -> bool:
+        """Return True when kernel drops are counted (Linux ``SO_RXQ_OVFL``)."""
+        return self._counts_kernel_drops
+
+    def _size_receive_buffer(self, size: int) -> None:
+        """Ask for ``size`` bytes, forcing past ``rmem_max`` where the process may."""
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        if self.receive_buffer_bytes < size and sys.platform.startswith('linux'):
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+            except OSError:
+                pass  # not privileged: keep what SO_RCVBUF granted, warned below
+        if self.receive_buffer_bytes < size:
+            _LOGGER.warning('UDP receive buffer: asked for %d B, the kernel granted %d B '
+                            '(raise net.core.rmem_max)', size, self.receive_buffer_bytes)
+
+    def _enable_drop_counter(self) -> bool:
+        if not sys.platform.startswith('linux'):
+            return False
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, _SO_RXQ_OVFL, 1)
+        except OSError:
+            return False
+        return True
 
     @property
     def local_address(self) -> Address:
@@ -214,7 +267,7 @@ class UdpTransport(Transport):
         while True:
             self._sock.settimeout(max(0.0, deadline - time.monotonic()))
             try:
-                data, source = self._sock.recvfrom(MAX_UDP_PAYLOAD + 1)
+                data, source = self._receive_datagram()
             except (socket.timeout, BlockingIOError):
                 return None
             except ConnectionRefusedError:
@@ -230,6 +283,17 @@ class UdpTransport(Transport):
                 return data
             if time.monotonic() >= deadline:
                 return None
+
+    def _receive_datagram(self) -> Tuple[bytes, Address]:
+        if not self._counts_kernel_drops:
+            return self._sock.recvfrom(MAX_UDP_PAYLOAD + 1)
+        data, ancillary, _, source = self._sock.recvmsg(MAX_UDP_PAYLOAD + 1,
+                                                        socket.CMSG_SPACE(4))
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(value) >= 4:
+                # The socket's drop count so far, as the kernel queued this datagram.
+                self._counters.frames_dropped_kernel = int.from_bytes(value[:4], sys.byteorder)
+        return data, source
 
     def _close(self) -> None:
         self._sock.close()

@@ -148,7 +148,11 @@ def test_link_loss_cancels_the_drive_goal_and_safes_the_rover(stack):
     session.pump(0.5)
     assert drive.goals, 'the drive goal was not sent'
     session.heartbeat = None
-    assert drive.canceled.wait(5.0), 'safing did not cancel the drive goal'
+    assert drive.canceled.wait(5.0), 'the link hold did not cancel the drive goal'
+    deadline = time.monotonic() + 5.0
+    while node._stack.bridge.snapshot().state.name != 'SAFED' \
+            and time.monotonic() < deadline:
+        session.pump(0.1)
     assert node._stack.bridge.snapshot().state.name == 'SAFED'
 
 

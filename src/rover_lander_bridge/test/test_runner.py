@@ -12,38 +12,63 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The bridge loop: batches what arrived, ticks, sends; a dead transport never stops safing."""
+"""
+The bridge loop: batches what arrived, ticks, sends; no fault of the link stops safing.
+
+A transport that raises (the documented LinkDown, or any other exception), a rover port that
+raises while a telecommand is handled: each is contained and the loop goes on. When the loop
+cannot go on, the runner stops the rover through the port and tells its owner.
+"""
 
 from collections import deque
 import os
+import subprocess
+import sys
+import threading
 
 from conftest import FakePort
 import pytest
 from rover_lander_bridge import commands as cmd
+from rover_lander_bridge.bridge import SafingFailed
 from rover_lander_bridge.demo import free_udp_port
-from rover_lander_bridge.ground import GroundStation, Verification
+from rover_lander_bridge.ground import EventReport, GroundStation, Verification
 from rover_lander_bridge.params import TABLE
 from rover_lander_bridge.protocol import LinkState, VerificationSubtype as V
 from rover_lander_bridge.runner import BridgeStack
 from rover_lander_bridge.security import ArsnCounter, KeyFileError, load_key, MacEngine
+from rover_lander_bridge.standalone_rover import EXIT_LOOP_FAILED
+from rover_lander_bridge.telemetry import LoopStep
 from rover_lander_bridge.transports import LinkDown, Transport, UdpTransport
 
 
 class MemoryTransport(Transport):
-    """Frames in a queue; ``broken`` makes every call fail like a vanished serial port."""
+    """
+    Frames in a queue; ``broken`` makes every call fail like a vanished serial port.
+
+    ``raising`` makes every call raise an exception no transport should raise (a bug).
+    """
 
     def __init__(self) -> None:
         super().__init__(65000)
         self.inbox = deque()
         self.sent = []
         self.broken = False
+        self.raising = False
+
+    def drop_in_kernel(self, count: int) -> None:
+        """Count frames as dropped by the kernel, as a full socket buffer would."""
+        self._counters.frames_dropped_kernel += count
 
     def _send(self, frame: bytes) -> None:
+        if self.raising:
+            raise RuntimeError('send: driver bug')
         if self.broken:
             raise LinkDown('port gone')
         self.sent.append(frame)
 
     def _receive(self, timeout: float):
+        if self.raising:
+            raise RuntimeError('receive: driver bug')
         if self.broken:
             raise LinkDown('port gone')
         return self.inbox.popleft() if self.inbox else None
@@ -111,8 +136,127 @@ def test_a_dead_transport_does_not_stop_the_safing(loop):
         clock.now += 0.1
         stack.runner.step(0.0)
     assert stack.bridge.snapshot().state is LinkState.SAFED
-    assert port.names() == ['drive_distance', 'stop', 'hold_shovel']
+    assert port.names()[0] == 'drive_distance'
+    assert ('set_estop', (True, 'link-loss safing')) in port.calls
     assert stack.runner.transport_errors > 0 and 'port gone' in stack.runner.last_error
+
+
+def events(transport, ground):
+    items = [i for frame in transport.sent for i in ground.handle_frame(frame, 0.0)]
+    transport.sent.clear()
+    return [i.text for i in items if isinstance(i, EventReport)]
+
+
+def test_a_transport_that_raises_anything_is_contained_and_safing_still_happens(loop):
+    stack, clock, transport, port, ground = loop
+    frame, _ = ground.command(cmd.Ping(), 0.0)
+    transport.inbox.append(frame)
+    stack.runner.step(0.0)
+    transport.raising = True
+    for _ in range(60):
+        clock.now += 0.1
+        stack.runner.step(0.0)
+    assert stack.bridge.snapshot().state is LinkState.SAFED
+    assert ('set_estop', (True, 'link-loss safing')) in port.calls
+    assert stack.bridge.snapshot().last_fault_step in (LoopStep.RECEIVE, LoopStep.SEND)
+    transport.raising = False
+    frame, _ = ground.command(cmd.Ping(), 0.0)
+    transport.inbox.append(frame)
+    stack.runner.step(0.0)
+    texts = events(transport, ground)
+    assert 'BRIDGE_FAULT: receive RuntimeError: receive: driver bug' in texts
+
+
+def test_a_port_that_raises_while_a_command_is_handled_is_contained(loop):
+    stack, clock, transport, port, ground = loop
+
+    def broken_drive(distance, speed, done):
+        raise ConnectionError('drive action server gone')
+
+    port.drive_distance = broken_drive
+    frame, _ = ground.command(cmd.Drive(1.0, 0.05), 0.0)
+    transport.inbox.append(frame)
+    stack.runner.step(0.0)
+    assert 'BRIDGE_FAULT: frames ConnectionError: drive action server gone' in \
+        events(transport, ground)
+    frame, request_id = ground.command(cmd.Ping(), 0.0)
+    transport.inbox.append(frame)
+    stack.runner.step(0.0)
+    items = [i for f in transport.sent for i in ground.handle_frame(f, 0.0)]
+    assert V.COMPLETION_SUCCESS in [i.subtype for i in items if isinstance(i, Verification)
+                                    and i.request_id == request_id]
+
+
+def test_kernel_drops_of_the_transport_reach_the_link_counters(loop):
+    stack, clock, transport, port, ground = loop
+    transport.drop_in_kernel(42)
+    stack.runner.step(0.0)
+    assert stack.bridge.snapshot().kernel_drops == 42
+
+
+FAILING_ESTOP_ROVER = """
+import sys
+from rover_lander_bridge import standalone_rover
+
+
+def estop_gone(self, engage, reason, done):
+    raise RuntimeError('estop: drive controller gone')
+
+
+standalone_rover.StandaloneRover.set_estop = estop_gone
+sys.exit(standalone_rover.main(sys.argv[1:]))
+"""
+
+
+def test_the_standalone_rover_exits_with_its_documented_code_when_the_loop_fails(tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-c', FAILING_ESTOP_ROVER, '--key', str(tmp_path / 'uplink.key'),
+         '--state-dir', str(tmp_path / 'state'), '--product-dir', str(tmp_path / 'products'),
+         '--local', f'127.0.0.1:{free_udp_port()}', '--remote', f'127.0.0.1:{free_udp_port()}',
+         '--param', 'create_key_if_missing=true', '--param', 'link_timeout=1.0',
+         '--param', 'safing_timeout=1.0'],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert result.returncode == EXIT_LOOP_FAILED, result.stderr
+    assert 'the bridge loop failed (SafingFailed' in result.stderr
+
+
+class TickingClock:
+    """Simulated time that moves 10 ms at every reading, so the real thread runs fast."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        self.now += 0.01
+        return self.now
+
+
+def test_a_loop_that_cannot_go_on_stops_the_rover_and_tells_its_owner(tmp_path):
+    port = FakePort()
+
+    def failing_estop(engage, reason, done):
+        port.calls.append(('set_estop', (engage, reason)))
+        raise RuntimeError('estop service gone')
+
+    port.set_estop = failing_estop
+    ended = threading.Event()
+    failures = []
+
+    def on_fatal(error):
+        failures.append(error)
+        ended.set()
+
+    stack = BridgeStack(values(tmp_path), port, transport=MemoryTransport(),
+                        clock=TickingClock(), on_fatal=on_fatal).start()
+    try:
+        assert ended.wait(10.0), 'the loop gave up on the safing and said so'
+        assert isinstance(failures[0], SafingFailed)
+        assert stack.runner.fatal is failures[0] and not stack.runner.running
+        assert port.calls[-3:] == [('set_estop', (True, 'lander bridge loop failed')),
+                                   ('stop', ()), ('hold_shovel', ())], \
+            'the dying loop commands the stop through the port, the shovel hold too'
+    finally:
+        stack.close()
 
 
 def test_the_loop_thread_serves_a_real_udp_link(tmp_path):

@@ -23,8 +23,8 @@ from rover_lander_bridge.protocol import AckFlag, EventId, HkSet, Priority
 from rover_lander_bridge.tm_store import TmStore
 from spacepackets.ccsds.spacepacket import SpacePacketHeader
 
-CONFIG = BridgeConfig(link_timeout=5.0, safing_timeout=1000.0, hk_intervals={
-    HkSet.MOBILITY: 1.0, HkSet.SHOVEL: 1.0, HkSet.LINK: 1.0, HkSet.SYSTEM: 1.0})
+CONFIG = BridgeConfig(link_timeout=5.0, safing_timeout=1000.0,
+                      hk_intervals=dict.fromkeys(HkSet, 1.0))
 
 
 def seq_counts(frames):

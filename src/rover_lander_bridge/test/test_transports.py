@@ -17,6 +17,7 @@
 import os
 import random
 import socket
+import sys
 import time
 
 from hypothesis import given, settings
@@ -124,6 +125,43 @@ def test_udp_context_manager_closes():
     assert transport.closed
     with pytest.raises(LinkDown):
         transport.send(b'x')
+
+
+def test_udp_receive_buffer_is_sized_and_the_granted_size_read_back():
+    default = UdpTransport((LOCALHOST, 0), (LOCALHOST, free_udp_port()))
+    sized = UdpTransport((LOCALHOST, 0), (LOCALHOST, free_udp_port()),
+                         receive_buffer_bytes=1 << 20)
+    try:
+        # Without privileges Linux grants up to twice net.core.rmem_max, which may be less.
+        assert sized.receive_buffer_bytes > default.receive_buffer_bytes
+    finally:
+        default.close()
+        sized.close()
+    with pytest.raises(ValueError, match='receive_buffer_bytes'):
+        UdpTransport((LOCALHOST, 0), (LOCALHOST, 9), receive_buffer_bytes=-1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='SO_RXQ_OVFL is Linux only')
+def test_udp_datagrams_the_kernel_drops_for_a_full_buffer_are_counted():
+    receiver = UdpTransport((LOCALHOST, 0), (LOCALHOST, 9), accept_any_source=True,
+                            receive_buffer_bytes=4096)
+    sender = UdpTransport((LOCALHOST, 0), receiver.local_address)
+    try:
+        assert receiver.counts_kernel_drops
+        sent = 2000
+        for _ in range(sent):
+            sender.send(b'x' * 200)
+        while receiver.receive(0.05) is not None:
+            pass
+        sender.send(b'last')  # drops are reported with the next datagram queued
+        while receiver.receive(0.2) != b'last':
+            pass
+        counters = receiver.counters
+        assert counters.frames_dropped_kernel > 0
+        assert counters.frames_received + counters.frames_dropped_kernel == sent + 1
+    finally:
+        sender.close()
+        receiver.close()
 
 
 # --- Serial frame format ------------------------------------------------------------------
