@@ -62,6 +62,25 @@ class ParamSpec:
         """Return the description with its unit, as shown by ``ros2 param describe``."""
         return f'{self.description} [{self.unit}]' if self.unit else self.description
 
+    def markdown_row(self) -> str:
+        """
+        Return this parameter's row of the tables in docs/interfaces.md.
+
+        The docs are checked against it, so the spec stays their one source of truth.
+        """
+        kind = {bool: 'bool', int: 'int', float: 'double', str: 'string'}.get(
+            type(self.default), 'double[]')
+        default = str(self.default).lower() if isinstance(self.default, bool) else \
+            repr(self.default)
+        if self.choices:
+            allowed = 'one of ' + ', '.join(self.choices)
+        elif self.min_value is not None or self.max_value is not None:
+            allowed = f'{self.min_value:g} .. {self.max_value:g}'
+        else:
+            allowed = ''
+        text = self.description + (' (read-only)' if self.read_only else '')
+        return f'| `{self.name}` | {kind} | `{default}` | {self.unit} | {allowed} | {text} |'
+
     def check(self, value: ParamValue) -> Optional[str]:
         """
         Return why ``value`` is not acceptable for this parameter, or None when it is.

@@ -100,3 +100,14 @@ def test_worst_level():
     reports = [HealthReport('a', Level.OK, 'fine'), HealthReport('b', Level.WARN, 'hot')]
     assert worst(reports) == Level.WARN
     assert worst([]) == Level.OK
+
+
+def test_a_markdown_row_says_type_default_unit_range_and_read_only():
+    spec = ParamSpec('rate', 2.0, 'How often', 'Hz', 0.5, 10.0, read_only=True)
+    assert spec.markdown_row() == \
+        '| `rate` | double | `2.0` | Hz | 0.5 .. 10 | How often (read-only) |'
+    choice = ParamSpec('mode', 'fake', 'Which backend', choices=('fake', 'hardware'))
+    assert choice.markdown_row() == \
+        "| `mode` | string | `'fake'` |  | one of fake, hardware | Which backend |"
+    flag = ParamSpec('on', False, 'Switch')
+    assert flag.markdown_row() == '| `on` | bool | `false` |  |  | Switch |'

@@ -90,7 +90,8 @@ class DownlinkScheduler:
     :param burst_bytes: most bytes sent back to back (>= max_frame_bytes + overhead).
     :param max_frame_bytes: most bytes of space packets per frame (a single larger packet
         goes alone).
-    :param frame_overhead_bytes: bytes the link adds per frame (28 for UDP over IPv4).
+    :param frame_overhead_bytes: bytes the link adds per frame (54 by default: the 26-byte
+        downlink security header and MAC, and 28 for UDP over IPv4).
     :param now: start time (s).
     """
 

@@ -26,6 +26,7 @@ Examples (the rover's bridge reachable through the lander relay at 127.0.0.1:100
     rover-ground ... run plan.txt          # one command per line, "wait 5" pauses
     rover-ground ... monitor               # live housekeeping and events
     rover-ground ... shell                 # interactive
+    rover-ground ... sa-reset [--floor N]  # reset the rover's anti-replay window (SA mgmt)
 
 Every command is followed through its verification reports (accepted, started, progress,
 completed or failed with the rover's reason); ``send`` exits 0 on completion, 1 on a failure

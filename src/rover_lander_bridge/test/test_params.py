@@ -91,3 +91,14 @@ def test_the_deadline_limit_reaches_the_rover_and_holds_the_longest_fixed_deadli
     assert config.limits.command_timeout_margin == config.command_timeout_margin == 10.0
     floor = TABLE['max_command_duration'].min_value
     assert floor >= max(config.sample_timeout, config.shovel_timeout, config.capture_timeout)
+
+
+INTERFACES = Path(__file__).resolve().parents[3] / 'docs' / 'interfaces.md'
+
+
+@pytest.mark.skipif(not INTERFACES.exists(), reason='docs/ is not beside this source tree')
+def test_the_parameter_table_in_the_docs_is_the_spec():
+    """docs/interfaces.md lists every parameter exactly as the spec says (one source)."""
+    text = INTERFACES.read_text()
+    stale = [spec.name for spec in TABLE if spec.markdown_row() not in text]
+    assert not stale, f'regenerate their rows with ParamSpec.markdown_row(): {stale}'
