@@ -40,11 +40,9 @@ import sys
 import tempfile
 import time
 
-from rover_lander_bridge.cfdp_link import CfdpConfig, FileReceiver, FileSender
-from rover_lander_bridge.cfdp_link import TransferOutcome
-from rover_lander_bridge.link_emulator import Direction, LinkEmulator, LinkProfile
-from rover_lander_bridge.link_emulator import SimulatedLink
-from rover_lander_bridge.transports import UdpTransport
+from rover_ground.link_emulator import Direction, LinkEmulator, LinkProfile, SimulatedLink
+from rover_link.cfdp import CfdpConfig, FileReceiver, FileSender, TransferOutcome
+from rover_link.transports import UdpTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bridge_cfdp_overhead import lunar_jpeg  # noqa: E402, I100

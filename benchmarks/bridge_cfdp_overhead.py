@@ -33,9 +33,8 @@ import sys
 import tempfile
 
 import numpy as np
-from rover_lander_bridge.cfdp_link import CfdpConfig, FileReceiver, FileSender
-from rover_lander_bridge.cfdp_link import TransferOutcome
-from rover_lander_bridge.link_emulator import Direction, LinkProfile, SimulatedLink
+from rover_ground.link_emulator import Direction, LinkProfile, SimulatedLink
+from rover_link.cfdp import CfdpConfig, FileReceiver, FileSender, TransferOutcome
 import simplejpeg
 
 SPACE_PACKET_HEADER = 6

@@ -41,14 +41,13 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-from rover_lander_bridge import commands as cmd
-from rover_lander_bridge.demo import free_udp_port
-from rover_lander_bridge.framing import protect
-from rover_lander_bridge.ground import EventReport, GroundStation, Housekeeping, Verification
-from rover_lander_bridge.protocol import (AckFlag, APID_ROVER, EventId, GROUND_SOURCE_ID, HkSet,
-                                          VerificationSubtype as V)
-from rover_lander_bridge.security import ArsnCounter, generate_key_file, load_key, MacEngine
-from rover_lander_bridge.transports import UdpTransport
+from rover_ground.ground import EventReport, GroundStation, Housekeeping, Verification
+from rover_link import commands as cmd
+from rover_link.framing import protect
+from rover_link.protocol import (AckFlag, APID_ROVER, EventId, GROUND_SOURCE_ID, HkSet,
+                                 VerificationSubtype as V)
+from rover_link.security import ArsnCounter, generate_key_file, load_key, MacEngine
+from rover_link.transports import free_udp_port, UdpTransport
 from spacepackets.ecss.req_id import RequestId
 from spacepackets.ecss.tc import PusTc
 
@@ -132,7 +131,7 @@ def start_rover(workdir: Path, key: Path, rover_port: int, ground_port: int,
     """Start rover-standalone and wait for its ready line."""
     extra = [] if rcvbuf is None else ['--param', f'udp_receive_buffer_bytes={rcvbuf}']
     process = subprocess.Popen(
-        [sys.executable, '-m', 'rover_lander_bridge.standalone_rover', '--key', str(key),
+        [sys.executable, '-m', 'rover_standalone.standalone_rover', '--key', str(key),
          '--state-dir', str(workdir / 'state'), '--product-dir', str(workdir / 'products'),
          '--local', f'{LOCALHOST}:{rover_port}', '--remote', f'{LOCALHOST}:{ground_port}',
          *extra], stdout=subprocess.PIPE, text=True)

@@ -43,16 +43,16 @@ import time
 import traceback
 
 from rover_common.product_store import ProductStore
-from rover_lander_bridge import commands as cmd
 from rover_lander_bridge.bridge import BridgeConfig, LanderBridge
-from rover_lander_bridge.cfdp_link import FileSender
-from rover_lander_bridge.framing import protect
-from rover_lander_bridge.protocol import (APID_CFDP, APID_ROVER, CFDP_GROUND_ENTITY_ID,
-                                          CFDP_ROVER_ENTITY_ID, HkSet)
 from rover_lander_bridge.rover_port import RoverTelemetry
-from rover_lander_bridge.security import MacEngine, ReplayGuard
-from rover_lander_bridge.telemetry import MobilityHk, ShovelHk
 from rover_lander_bridge.tm_store import TmStore
+from rover_link import commands as cmd
+from rover_link.cfdp import FileSender
+from rover_link.framing import protect
+from rover_link.protocol import (APID_CFDP, APID_ROVER, CFDP_GROUND_ENTITY_ID,
+                                 CFDP_ROVER_ENTITY_ID, HkSet)
+from rover_link.security import MacEngine, ReplayGuard
+from rover_link.telemetry import MobilityHk, ShovelHk
 from spacepackets.ecss.tc import PusTc
 
 BATCH = 100

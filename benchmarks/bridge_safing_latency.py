@@ -42,15 +42,14 @@ import time
 from typing import List, Tuple
 
 from rover_common.product_store import ProductStore
-from rover_lander_bridge import commands as cmd
-from rover_lander_bridge.demo import free_udp_port
-from rover_lander_bridge.ground import GroundStation
+from rover_ground.ground import GroundStation
 from rover_lander_bridge.params import TABLE
-from rover_lander_bridge.protocol import LinkState
 from rover_lander_bridge.runner import BridgeStack
-from rover_lander_bridge.security import ArsnCounter, load_key, MacEngine
-from rover_lander_bridge.standalone_rover import StandaloneRover
-from rover_lander_bridge.transports import UdpTransport
+from rover_link import commands as cmd
+from rover_link.protocol import LinkState
+from rover_link.security import ArsnCounter, load_key, MacEngine
+from rover_link.transports import free_udp_port, UdpTransport
+from rover_standalone.standalone_rover import StandaloneRover
 
 #: Wheel speed of 0.1 m/s on the 0.075 m wheels (rad/s); "full speed" within 1 %.
 FULL_SPEED = 0.1 / 0.075

@@ -42,15 +42,15 @@ import tempfile
 import time
 from typing import List
 
-from rover_lander_bridge import commands as cmd
 from rover_lander_bridge.bridge import BridgeConfig, LanderBridge
-from rover_lander_bridge.framing import open_uplink, protect
-from rover_lander_bridge.protocol import APID_ROVER
 from rover_lander_bridge.rover_port import RoverTelemetry
 from rover_lander_bridge.runner import MAX_BATCH
-from rover_lander_bridge.security import MacEngine, ReplayGuard
-from rover_lander_bridge.telemetry import MobilityHk, ShovelHk
 from rover_lander_bridge.tm_store import TmStore
+from rover_link import commands as cmd
+from rover_link.framing import open_uplink, protect
+from rover_link.protocol import APID_ROVER
+from rover_link.security import MacEngine, ReplayGuard
+from rover_link.telemetry import MobilityHk, ShovelHk
 from spacepackets.ecss.tc import PusTc
 
 BATCH = MAX_BATCH

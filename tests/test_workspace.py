@@ -123,7 +123,8 @@ def package_dir(request) -> Path:
 
 
 def test_the_workspace_has_its_packages():
-    expected = {'rover_interfaces', 'rover_common', 'rover_description'}
+    expected = {'rover_interfaces', 'rover_common', 'rover_description', 'rover_link',
+                'rover_ground', 'rover_lander_bridge', 'rover_standalone'}
     assert expected <= PACKAGE_NAMES, f'missing packages: {expected - PACKAGE_NAMES}'
 
 
@@ -228,6 +229,48 @@ def test_entry_points_name_real_main_functions(package_dir):
         tree = ast.parse(path.read_text())
         functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert function in functions, f'{script}: {module} defines no function {function}()'
+
+
+#: The packages a ground station installs with pip, without ROS (docs/lander_link.md).
+PIP_PACKAGES = ('rover_link', 'rover_ground')
+#: Module -> the pip requirement providing it, for the modules those packages may import.
+PIP_REQUIREMENTS = {'cryptography': 'cryptography', 'serial': 'pyserial', 'cobs': 'cobs',
+                    'spacepackets': 'spacepackets', 'cfdppy': 'cfdp-py',
+                    'rover_common': 'rover_common', 'rover_link': 'rover_link'}
+
+
+def _install_requires(package_dir: Path) -> Set[str]:
+    for keyword in _setup_call(package_dir).keywords:
+        if keyword.arg == 'install_requires':
+            return {re.split(r'[<>=!~ ]', r)[0] for r in ast.literal_eval(keyword.value)}
+    return set()
+
+
+@pytest.mark.parametrize('name', PIP_PACKAGES)
+def test_the_ground_packages_install_with_pip_and_import_no_ros(name):
+    package_dir = SRC / name
+    requires = _install_requires(package_dir)
+    stdlib = set(sys.stdlib_module_names)
+    problems = []
+    for path in _python_files(package_dir):
+        rel = path.relative_to(ROOT)
+        if 'test' in path.relative_to(package_dir).parts or path.name == 'setup.py':
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    and node.module.startswith('rover_common.'):
+                # rover_common is a ROS package too: only its ROS-free modules may be used.
+                used = SRC / 'rover_common' / Path(*node.module.split('.')).with_suffix('.py')
+                if _modules_imported(used) - stdlib:
+                    problems.append(f'{rel} imports {node.module}, which is not stdlib-only')
+        for module in sorted(_modules_imported(path) - stdlib - {name}):
+            if module not in PIP_REQUIREMENTS:
+                problems.append(f'{rel} imports {module}, which pip cannot install without ROS')
+            elif PIP_REQUIREMENTS[module] not in requires:
+                problems.append(f'{rel} imports {module}: add {PIP_REQUIREMENTS[module]!r} to '
+                                'install_requires in setup.py')
+    assert not problems, '\n'.join(problems)
 
 
 def _launch_files() -> List[Path]:

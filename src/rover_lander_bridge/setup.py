@@ -18,14 +18,10 @@ setup(
     zip_safe=True,
     maintainer='Rover software team',
     maintainer_email='rover-software@example.com',
-    description='Lander link: authenticated PUS telecommands, telemetry, CFDP files, ground tool.',
+    description='Lander link, rover end: bridge core, loop, store and forward, node.',
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'lander_bridge_node = rover_lander_bridge.lander_bridge_node:main',
-        'rover-ground = rover_lander_bridge.ground_cli:main',
-        'rover-standalone = rover_lander_bridge.standalone_rover:main',
-        'rover-demo = rover_lander_bridge.demo:main',
-        'rover-link-emulator = rover_lander_bridge.link_emulator:main',
     ]},
 )

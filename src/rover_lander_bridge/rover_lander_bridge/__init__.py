@@ -12,4 +12,4 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Rover end of the lander link: TC/TM, file downlink, transports and ground tool."""
+"""The rover's end of the lander link (flight code): bridge core, loop, store and forward, node."""

@@ -23,7 +23,7 @@ so every timing rule is tested on simulated time.
 
 The life of an uplink frame:
 
-1. Structure and MAC (:func:`~rover_lander_bridge.framing.open_uplink`), then the anti-replay
+1. Structure and MAC (:func:`~rover_link.framing.open_uplink`), then the anti-replay
    window. A refused frame is counted (auth failure, replay or malformed) and reported in an
    aggregated ST[5] event; it never gets a verification report (a forger learns nothing and
    cannot make the rover talk).
@@ -40,7 +40,7 @@ store-and-forward :class:`~rover_lander_bridge.tm_store.TmStore` and leaves unde
 bandwidth budget of :class:`~rover_lander_bridge.downlink.DownlinkScheduler`, urgent before
 routine before files, and only while the link is up.
 
-Faults are contained, step by step (:class:`~rover_lander_bridge.telemetry.LoopStep`): an
+Faults are contained, step by step (:class:`~rover_link.telemetry.LoopStep`): an
 exception in one step of :meth:`LanderBridge.tick` (or in frame handling, contained by the
 runner) becomes a BRIDGE_FAULT event (rate-limited per step), a count in the FAULT
 housekeeping set and a log line, and the tick goes on with the next step. The safety steps
@@ -70,29 +70,26 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from rover_common.product_store import (DownlinkState, ProductKind, ProductStore,
                                         RecoveryReport, StoreError)
 
-from rover_lander_bridge import commands as cmd
-from rover_lander_bridge.cfdp_link import TransferOutcome, TransferResult
-from rover_lander_bridge.cfdp_queue import DownlinkTc
 from rover_lander_bridge.downlink import CfdpSource, DownlinkScheduler, StoreSource
-from rover_lander_bridge.downlink_auth import DownlinkSealer
-from rover_lander_bridge.framing import cfdp_pdu_of, FrameError, open_uplink
 from rover_lander_bridge.housekeeping import HousekeepingSchedule
 from rover_lander_bridge.link_monitor import LinkMonitor, LinkTransition
-from rover_lander_bridge.protocol import (AckFlag, APID_CFDP, APID_ROVER, ErrorCode,
-                                          EVENT_SEVERITY, EventId, FunctionId, FunctionSubtype,
-                                          HkSet, HkSubtype, LinkState, Priority, RejectReason,
-                                          SEQ_COUNT_MODULO, Service, TestSubtype, TimeSubtype,
-                                          Variant, VerificationSubtype)
 from rover_lander_bridge.rover_port import (Completion, PortEvent, PortEventKind, RoverPort,
                                             RoverTelemetry)
-from rover_lander_bridge.sa_management import is_management_frame, SaManager
-from rover_lander_bridge.security import MacEngine, ReplayError, ReplayGuard, ReplayPersistError
-from rover_lander_bridge.telemetry import (count_event, DownlinkResult, Event, FaultHk,
-                                           LinkHk, LoopStep, pack_hk, pack_result,
-                                           ProductEntry, rejection_event, seconds_event,
-                                           split_product_list, StoreState, SystemHk,
-                                           text_event, TimeReport, TmFactory)
 from rover_lander_bridge.tm_store import TmStore
+from rover_link import commands as cmd
+from rover_link.cfdp import DownlinkTc, TransferOutcome, TransferResult
+from rover_link.downlink_auth import DownlinkSealer
+from rover_link.framing import cfdp_pdu_of, FrameError, open_uplink
+from rover_link.protocol import (AckFlag, APID_CFDP, APID_ROVER, ErrorCode, EVENT_SEVERITY,
+                                 EventId, FunctionId, FunctionSubtype, HkSet, HkSubtype, LinkState,
+                                 Priority, RejectReason, SEQ_COUNT_MODULO, Service, TestSubtype,
+                                 TimeSubtype, Variant, VerificationSubtype)
+from rover_link.sa_management import is_management_frame, SaManager
+from rover_link.security import MacEngine, ReplayError, ReplayGuard, ReplayPersistError
+from rover_link.telemetry import (count_event, DownlinkResult, Event, FaultHk, LinkHk, LoopStep,
+                                  pack_hk, pack_result, ProductEntry, rejection_event,
+                                  seconds_event, split_product_list, StoreState, SystemHk,
+                                  text_event, TimeReport, TmFactory)
 from spacepackets.ecss.req_id import RequestId
 from spacepackets.ecss.tc import InvalidTcCrc16Error, PusTc
 from spacepackets.exceptions import BytesTooShortError

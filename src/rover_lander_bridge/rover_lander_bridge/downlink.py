@@ -27,9 +27,9 @@ the next frame; nothing lower in priority overtakes it.
 from collections import deque
 from typing import Callable, Deque, List, Optional, Protocol, Sequence, Tuple
 
-from rover_lander_bridge.framing import PRIMARY_HEADER_LEN, wrap_cfdp
-from rover_lander_bridge.protocol import Priority
 from rover_lander_bridge.tm_store import TmStore
+from rover_link.framing import PRIMARY_HEADER_LEN, wrap_cfdp
+from rover_link.protocol import Priority
 from spacepackets.ccsds.spacepacket import PacketType
 
 

@@ -23,7 +23,7 @@ schedule, and a long stall reports once rather than in a burst.
 import math
 from typing import Dict, Iterable, List, Mapping
 
-from rover_lander_bridge.protocol import HkSet
+from rover_link.protocol import HkSet
 
 
 class HousekeepingSchedule:

@@ -48,16 +48,15 @@ from rover_interfaces.msg import DriveStatus, LinkStatus, ShovelState
 from rover_interfaces.srv import EStop
 from rover_lander_bridge.bridge import LinkSnapshot
 from rover_lander_bridge.params import bridge_config, TABLE
-from rover_lander_bridge.protocol import Camera, ErrorCode, FaultTarget, LinkState, ShovelPose
 from rover_lander_bridge.rover_port import (CAPTURE_ERRORS, Completion, DRIVE_ERRORS,
                                             error_code_of, PortEvent, PortEventKind,
                                             RoverTelemetry, SAMPLE_ERRORS, SHOVEL_ERRORS,
                                             shovel_pose_code)
 from rover_lander_bridge.runner import BridgeLoopFailed, BridgeStack
-from rover_lander_bridge.security import KeyFileError
-from rover_lander_bridge.telemetry import (CaptureResult, MobilityHk, MotionResult,
-                                           SampleResult, ShovelHk)
-from rover_lander_bridge.transports import TransportError
+from rover_link.protocol import Camera, ErrorCode, FaultTarget, LinkState, ShovelPose
+from rover_link.security import KeyFileError
+from rover_link.telemetry import CaptureResult, MobilityHk, MotionResult, SampleResult, ShovelHk
+from rover_link.transports import TransportError
 from std_srvs.srv import Trigger
 
 _TRANSPORTS = {'udp': LinkStatus.TRANSPORT_UDP, 'serial': LinkStatus.TRANSPORT_SERIAL}

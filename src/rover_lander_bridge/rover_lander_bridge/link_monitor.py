@@ -34,7 +34,7 @@ import enum
 import math
 from typing import List
 
-from rover_lander_bridge.protocol import LinkState
+from rover_link.protocol import LinkState
 
 
 class LinkTransition(enum.Enum):

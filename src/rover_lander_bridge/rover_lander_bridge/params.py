@@ -25,10 +25,10 @@ from typing import Mapping, Optional
 
 from rover_common.param_spec import ParamSpec, ParamTable, ParamValue
 from rover_lander_bridge.bridge import BridgeConfig
-from rover_lander_bridge.cfdp_link import CfdpConfig
-from rover_lander_bridge.commands import CommandLimits
-from rover_lander_bridge.protocol import (CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, HkSet,
-                                          SA_MANAGEMENT_SPI)
+from rover_link.cfdp import CfdpConfig
+from rover_link.commands import CommandLimits
+from rover_link.protocol import (CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, HkSet,
+                                 SA_MANAGEMENT_SPI)
 
 TRANSPORTS = ('udp', 'serial')
 #: The rover's physical floors: a ceiling parameter may not go below its floor.

@@ -21,7 +21,7 @@ reports progress and exactly one outcome through that handle, from any thread, w
 operation gets there. The handle only queues :class:`PortEvent` values; the bridge turns them
 into ST[1] progress and completion reports on its own thread, in its own time. Two ports
 exist: the ROS node's (action and service clients, ``lander_bridge_node.py``) and the
-standalone rover's (ROS-free cores in fake mode, ``standalone_rover.py``).
+standalone rover's (ROS-free cores in fake mode, :mod:`rover_standalone.standalone_rover`).
 """
 
 from dataclasses import dataclass
@@ -30,8 +30,8 @@ import math
 import threading
 from typing import Callable, Optional, Protocol
 
-from rover_lander_bridge.protocol import Camera, ErrorCode, FaultTarget, ShovelPose
-from rover_lander_bridge.telemetry import CommandResult, MobilityHk, ShovelHk
+from rover_link.protocol import Camera, ErrorCode, FaultTarget, ShovelPose
+from rover_link.telemetry import CommandResult, MobilityHk, ShovelHk
 
 
 class PortEventKind(enum.Enum):

@@ -43,15 +43,15 @@ from rover_common.param_spec import ParamValue
 from rover_common.product_store import ProductStore
 from rover_common.state_db import StateDbUnavailable
 from rover_lander_bridge.bridge import LanderBridge
-from rover_lander_bridge.cfdp_link import FileSender
 from rover_lander_bridge.params import bridge_config, cfdp_config
 from rover_lander_bridge.product_slot import ProductSlot
 from rover_lander_bridge.rover_port import Completion, PortEvent, RoverPort
-from rover_lander_bridge.security import generate_key_file, load_key, MacEngine, ReplayGuard
-from rover_lander_bridge.telemetry import LoopStep
 from rover_lander_bridge.tm_store import TmStore
-from rover_lander_bridge.transports import (LinkDown, SerialTransport, Transport,
-                                            TransportError, UdpTransport)
+from rover_link.cfdp import FileSender
+from rover_link.security import generate_key_file, load_key, MacEngine, ReplayGuard
+from rover_link.telemetry import LoopStep
+from rover_link.transports import (LinkDown, SerialTransport, Transport, TransportError,
+                                   UdpTransport)
 
 _LOGGER = logging.getLogger(__name__)
 #: Most frames handed to the bridge in one batch (one ARSN commit per batch).

@@ -46,7 +46,7 @@ import threading
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 from rover_common.state_db import BUSY_TIMEOUT_S, open_state_db
-from rover_lander_bridge.protocol import Priority
+from rover_link.protocol import Priority
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tm_queue (

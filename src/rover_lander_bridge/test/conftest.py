@@ -18,13 +18,13 @@ import os
 from typing import List, Optional, Tuple
 
 import pytest
+from rover_ground.ground import GroundStation
 from rover_lander_bridge.bridge import BridgeConfig, LanderBridge
-from rover_lander_bridge.commands import Ping
-from rover_lander_bridge.ground import GroundStation
 from rover_lander_bridge.rover_port import Completion, RoverTelemetry
-from rover_lander_bridge.security import ArsnCounter, MacEngine, ReplayGuard
-from rover_lander_bridge.telemetry import MobilityHk, ShovelHk
 from rover_lander_bridge.tm_store import TmStore
+from rover_link.commands import Ping
+from rover_link.security import ArsnCounter, MacEngine, ReplayGuard
+from rover_link.telemetry import MobilityHk, ShovelHk
 
 SPI = 1
 UTC0 = 1.8e9

@@ -21,8 +21,8 @@ sequence numbers as fast as it can and prints each one (flushed) until it is kil
 
 import sys
 
-from rover_lander_bridge.downlink_auth import DownlinkSequence
 from rover_lander_bridge.tm_store import TmStore
+from rover_link.downlink_auth import DownlinkSequence
 
 
 def main(argv: list) -> int:

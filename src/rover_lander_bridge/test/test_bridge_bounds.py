@@ -19,11 +19,11 @@ import os
 from conftest import Rig
 import pytest
 from rover_common.product_store import ProductStore
-from rover_lander_bridge import commands as cmd
 from rover_lander_bridge.bridge import BridgeConfig
-from rover_lander_bridge.cfdp_link import CfdpConfig, FileSender
-from rover_lander_bridge.protocol import (Camera, CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID,
-                                          ErrorCode, Variant, VerificationSubtype as V)
+from rover_link import commands as cmd
+from rover_link.cfdp import CfdpConfig, FileSender
+from rover_link.protocol import (Camera, CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, ErrorCode,
+                                 Variant, VerificationSubtype as V)
 
 #: A link that neither drops nor safes during a test's simulated minutes.
 PATIENT = {'link_timeout': 3600.0, 'safing_timeout': 3600.0}

@@ -20,14 +20,13 @@ import os
 from conftest import Rig
 import pytest
 from rover_common.product_store import DownlinkState, ProductKind, ProductStore
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport, FileDone, Housekeeping
 from rover_lander_bridge.bridge import BridgeConfig
-from rover_lander_bridge.cfdp_link import CfdpConfig, FileReceiver, FileSender
-from rover_lander_bridge.ground import EventReport, FileDone, Housekeeping
-from rover_lander_bridge.protocol import (CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID,
-                                          ErrorCode, EventId, HkSet, Variant,
-                                          VerificationSubtype as V)
-from rover_lander_bridge.telemetry import DownlinkResult
+from rover_link import commands as cmd
+from rover_link.cfdp import CfdpConfig, FileReceiver, FileSender
+from rover_link.protocol import (CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, ErrorCode, EventId,
+                                 HkSet, Variant, VerificationSubtype as V)
+from rover_link.telemetry import DownlinkResult
 
 CONFIG = BridgeConfig(downlink_rate_bps=400_000.0, link_timeout=30.0, safing_timeout=120.0)
 CFDP = CfdpConfig(ack_timer_s=3.0, nak_timer_s=3.0, inactivity_s=60.0, max_pdu_len=1018)

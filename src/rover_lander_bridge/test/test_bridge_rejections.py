@@ -17,13 +17,13 @@
 import os
 import struct
 
-from rover_lander_bridge import commands as cmd
-from rover_lander_bridge.framing import protect
-from rover_lander_bridge.ground import EventReport
-from rover_lander_bridge.protocol import (APID_ROVER, ErrorCode, EventId, RejectReason,
-                                          VerificationSubtype as V)
-from rover_lander_bridge.security import MacEngine
-from rover_lander_bridge.telemetry import Event
+from rover_ground.ground import EventReport
+from rover_link import commands as cmd
+from rover_link.framing import protect
+from rover_link.protocol import (APID_ROVER, ErrorCode, EventId, RejectReason,
+                                 VerificationSubtype as V)
+from rover_link.security import MacEngine
+from rover_link.telemetry import Event
 from spacepackets.ecss.tc import PusTc
 
 

@@ -18,13 +18,12 @@ import math
 
 from conftest import Rig
 import pytest
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport, Housekeeping, PingReply, Result, TimeItem
 from rover_lander_bridge.bridge import BridgeConfig
-from rover_lander_bridge.ground import (EventReport, Housekeeping, PingReply, Result,
-                                        TimeItem)
-from rover_lander_bridge.protocol import (AckFlag, Camera, ErrorCode, EventId, FaultTarget,
-                                          HkSet, ShovelPose, VerificationSubtype as V)
-from rover_lander_bridge.telemetry import CaptureResult, MotionResult, SampleResult
+from rover_link import commands as cmd
+from rover_link.protocol import (AckFlag, Camera, ErrorCode, EventId, FaultTarget, HkSet,
+                                 ShovelPose, VerificationSubtype as V)
+from rover_link.telemetry import CaptureResult, MotionResult, SampleResult
 
 SUCCESS = [V.ACCEPTANCE_SUCCESS, V.START_SUCCESS, V.COMPLETION_SUCCESS]
 

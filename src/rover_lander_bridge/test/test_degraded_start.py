@@ -22,27 +22,20 @@ starts, answers a ping, says what is wrong in an event naming the file, and keep
 byte of the bad file. The last test runs the standalone rover as a real process.
 """
 
-import os
 from pathlib import Path
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 from conftest import FakePort
 import pytest
 from rover_common.product_store import CATALOG_NAME, ProductStore
-from rover_lander_bridge import commands as cmd
-from rover_lander_bridge.demo import free_udp_port
-from rover_lander_bridge.ground import EventReport, GroundStation, Housekeeping, Verification
-from rover_lander_bridge.protocol import (ErrorCode, EventId, HkSet, Variant,
-                                          VerificationSubtype as V)
+from rover_ground.ground import EventReport, GroundStation, Housekeeping, Verification
 from rover_lander_bridge.runner import BridgeStack
-from rover_lander_bridge.security import ArsnCounter, generate_key_file, load_key, MacEngine
-from rover_lander_bridge.telemetry import StoreState
 from rover_lander_bridge.tm_store import TmStore
-from rover_lander_bridge.transports import UdpTransport
+from rover_link import commands as cmd
+from rover_link.protocol import ErrorCode, EventId, HkSet, Variant, VerificationSubtype as V
+from rover_link.security import ArsnCounter, load_key, MacEngine
+from rover_link.telemetry import StoreState
 from test_runner import Clock, MemoryTransport, values
 
 
@@ -218,42 +211,3 @@ def test_a_file_queue_that_cannot_be_opened_leaves_only_downlink_unavailable(tmp
         assert (refused.subtype, refused.code) == (V.START_FAILURE, ErrorCode.UNAVAILABLE)
     finally:
         bench.close()
-
-
-def test_the_standalone_rover_starts_without_its_product_store_and_answers(tmp_path):
-    key = tmp_path / 'uplink.key'
-    generate_key_file(key)
-    (tmp_path / 'products').write_bytes(b'a file where the store should be')
-    rover_port, ground_port = free_udp_port(), free_udp_port()
-    process = subprocess.Popen(
-        [sys.executable, '-m', 'rover_lander_bridge.standalone_rover', '--key', str(key),
-         '--state-dir', str(tmp_path / 'state'), '--product-dir', str(tmp_path / 'products'),
-         '--local', f'127.0.0.1:{rover_port}', '--remote', f'127.0.0.1:{ground_port}'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    link = UdpTransport(('127.0.0.1', ground_port), ('127.0.0.1', rover_port))
-    ground = GroundStation(mac=MacEngine({1: load_key(key)}), spi=1,
-                           counter=ArsnCounter(tmp_path / 'ground.sqlite3', 1))
-    try:
-        texts, answered, deadline = [], False, time.monotonic() + 20.0
-        while not (answered and texts) and time.monotonic() < deadline:
-            frame, request_id = ground.command(cmd.Ping(), 0.0)
-            link.send(frame)
-            end = time.monotonic() + 0.5
-            while time.monotonic() < end:
-                received = link.receive(0.05)
-                for item in ground.handle_frame(received, 0.0) if received else []:
-                    answered |= isinstance(item, Verification) and \
-                        item.subtype is V.COMPLETION_SUCCESS
-                    if isinstance(item, EventReport) and \
-                            item.event.event_id is EventId.STORE_UNAVAILABLE:
-                        texts.append(item.text)
-        assert answered and texts[0].startswith('STORE_UNAVAILABLE: products ')
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
-        assert process.returncode == 0, err
-        assert 'UNAVAILABLE' in out
-    finally:
-        link.close()
-        if process.poll() is None:
-            process.kill()
-            process.communicate()

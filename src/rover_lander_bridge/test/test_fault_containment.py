@@ -24,12 +24,12 @@ import sqlite3
 
 from conftest import FakePort, Rig
 import pytest
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport, Housekeeping, PingReply
+from rover_ground.ground_cli import describe_hk
 from rover_lander_bridge.bridge import BridgeConfig, FAULT_RETRY_S, SAFING_ATTEMPTS, SafingFailed
-from rover_lander_bridge.ground import EventReport, Housekeeping, PingReply
-from rover_lander_bridge.ground_cli import describe_hk
-from rover_lander_bridge.protocol import EventId, HkSet, LinkState
-from rover_lander_bridge.telemetry import FaultHk, LoopStep, pack_hk, StoreState, unpack_hk
+from rover_link import commands as cmd
+from rover_link.protocol import EventId, HkSet, LinkState
+from rover_link.telemetry import FaultHk, LoopStep, pack_hk, StoreState, unpack_hk
 
 CONFIG = BridgeConfig(link_timeout=1.0, safing_timeout=2.0, beacon_interval=0.0)
 LINK_STAYS_UP = BridgeConfig(link_timeout=30.0, safing_timeout=60.0)

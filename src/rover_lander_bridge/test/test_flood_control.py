@@ -23,11 +23,11 @@ first downlink frame. Simulated time; the frames are real authenticated uplink f
 import struct
 
 from conftest import Rig
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport, Housekeeping, PingReply, Verification
 from rover_lander_bridge.bridge import BridgeConfig
-from rover_lander_bridge.ground import EventReport, Housekeeping, PingReply, Verification
 from rover_lander_bridge.params import bridge_config, TABLE
-from rover_lander_bridge.protocol import EventId, HkSet, VerificationSubtype as V
+from rover_link import commands as cmd
+from rover_link.protocol import EventId, HkSet, VerificationSubtype as V
 
 #: A link slow enough that one tick sends about one 1 kB frame.
 SLOW = BridgeConfig(link_timeout=30.0, safing_timeout=60.0, downlink_rate_bps=20000.0,

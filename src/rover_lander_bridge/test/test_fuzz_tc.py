@@ -29,13 +29,13 @@ import tempfile
 from conftest import FakePort
 from hypothesis import given, HealthCheck, settings, strategies as st
 import pytest
+from rover_ground.ground import GroundStation
 from rover_lander_bridge.bridge import BridgeConfig, LanderBridge
-from rover_lander_bridge.commands import CommandLimits, Drive
-from rover_lander_bridge.framing import protect
-from rover_lander_bridge.ground import GroundStation
-from rover_lander_bridge.protocol import APID_CFDP, APID_ROVER
-from rover_lander_bridge.security import ArsnCounter, MacEngine, ReplayGuard
 from rover_lander_bridge.tm_store import TmStore
+from rover_link.commands import CommandLimits, Drive
+from rover_link.framing import protect
+from rover_link.protocol import APID_CFDP, APID_ROVER
+from rover_link.security import ArsnCounter, MacEngine, ReplayGuard
 from spacepackets.ecss.tc import PusTc
 
 FUZZ = settings(max_examples=300, deadline=None,

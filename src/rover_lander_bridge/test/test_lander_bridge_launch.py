@@ -40,19 +40,16 @@ from launch_ros.actions import Node  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 from rover_common.rover_node import LATCHED_QOS  # noqa: E402
+from rover_ground.ground import GroundStation  # noqa: E402
+from rover_ground.ground_cli import GroundSession  # noqa: E402
+from rover_ground.link_emulator import LinkEmulator, LinkProfile  # noqa: E402
 from rover_interfaces.msg import DriveStatus, LinkStatus  # noqa: E402
-from rover_lander_bridge import commands as cmd  # noqa: E402
-from rover_lander_bridge.cfdp_link import CfdpConfig, FileReceiver  # noqa: E402
-from rover_lander_bridge.demo import free_udp_port  # noqa: E402
-from rover_lander_bridge.ground import GroundStation  # noqa: E402
-from rover_lander_bridge.ground_cli import GroundSession  # noqa: E402
-from rover_lander_bridge.link_emulator import LinkEmulator, LinkProfile  # noqa: E402
-from rover_lander_bridge.protocol import (CFDP_GROUND_ENTITY_ID,  # noqa: E402
-                                          CFDP_ROVER_ENTITY_ID, Variant)
-from rover_lander_bridge.security import (ArsnCounter, generate_key_file,  # noqa: E402
-                                          load_key, MacEngine)
-from rover_lander_bridge.telemetry import SampleResult  # noqa: E402
-from rover_lander_bridge.transports import UdpTransport  # noqa: E402
+from rover_link import commands as cmd  # noqa: E402
+from rover_link.cfdp import CfdpConfig, FileReceiver  # noqa: E402
+from rover_link.protocol import CFDP_GROUND_ENTITY_ID, CFDP_ROVER_ENTITY_ID, Variant  # noqa: E402
+from rover_link.security import ArsnCounter, generate_key_file, load_key, MacEngine  # noqa: E402
+from rover_link.telemetry import SampleResult  # noqa: E402
+from rover_link.transports import free_udp_port, UdpTransport  # noqa: E402
 
 WORKDIR = Path(tempfile.mkdtemp(prefix='lander_bridge_launch_'))
 KEY = WORKDIR / 'uplink.key'
@@ -92,7 +89,7 @@ def ground_tool(*words: str, timeout: float = 90.0) -> subprocess.CompletedProce
     """Run the rover-ground console program against the emulator."""
     host, port = EMULATOR.ground_address
     return subprocess.run(
-        [sys.executable, '-m', 'rover_lander_bridge.ground_cli', '--key', str(KEY),
+        [sys.executable, '-m', 'rover_ground.ground_cli', '--key', str(KEY),
          '--state', str(WORKDIR / 'ground.sqlite3'), '--local', f'127.0.0.1:{GROUND_PORT}',
          '--remote', f'{host}:{port}', '--downlink-dir', str(WORKDIR / 'downlink'),
          '--cfdp-timer', '1.0', '--heartbeat', '0.5', '--timeout', str(timeout),

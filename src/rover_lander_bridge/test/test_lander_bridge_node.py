@@ -26,18 +26,16 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rover_common.rover_node import LATCHED_QOS  # noqa: E402
+from rover_ground.ground import GroundStation  # noqa: E402
+from rover_ground.ground_cli import GroundSession  # noqa: E402
 from rover_interfaces.action import DriveDistance  # noqa: E402
 from rover_interfaces.msg import LinkStatus  # noqa: E402
-from rover_lander_bridge import commands as cmd  # noqa: E402
-from rover_lander_bridge.demo import free_udp_port  # noqa: E402
-from rover_lander_bridge.ground import GroundStation  # noqa: E402
-from rover_lander_bridge.ground_cli import GroundSession  # noqa: E402
 from rover_lander_bridge.lander_bridge_node import LanderBridgeNode  # noqa: E402
-from rover_lander_bridge.protocol import ErrorCode  # noqa: E402
-from rover_lander_bridge.security import (ArsnCounter, generate_key_file,  # noqa: E402
-                                          load_key, MacEngine)
-from rover_lander_bridge.telemetry import MotionResult  # noqa: E402
-from rover_lander_bridge.transports import UdpTransport  # noqa: E402
+from rover_link import commands as cmd  # noqa: E402
+from rover_link.protocol import ErrorCode  # noqa: E402
+from rover_link.security import ArsnCounter, generate_key_file, load_key, MacEngine  # noqa: E402
+from rover_link.telemetry import MotionResult  # noqa: E402
+from rover_link.transports import free_udp_port, UdpTransport  # noqa: E402
 
 
 class FakeDrive(Node):

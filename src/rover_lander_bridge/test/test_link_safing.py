@@ -18,13 +18,12 @@ import math
 
 from conftest import Rig
 import pytest
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport
 from rover_lander_bridge.bridge import BridgeConfig
-from rover_lander_bridge.ground import EventReport
 from rover_lander_bridge.link_monitor import LinkMonitor, LinkTransition
-from rover_lander_bridge.protocol import (AckFlag, ErrorCode, EventId, LinkState,
-                                          VerificationSubtype as V)
-from rover_lander_bridge.telemetry import MotionResult
+from rover_link import commands as cmd
+from rover_link.protocol import AckFlag, ErrorCode, EventId, LinkState, VerificationSubtype as V
+from rover_link.telemetry import MotionResult
 
 CONFIG = BridgeConfig(link_timeout=4.0, safing_timeout=20.0)
 SAFING = ['set_estop', 'stop', 'hold_shovel']

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from rover_common.param_spec import ParameterError
 from rover_lander_bridge.params import bridge_config, cfdp_config, TABLE
-from rover_lander_bridge.protocol import HkSet
+from rover_link.protocol import HkSet
 import yaml
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'lander_bridge.yaml'

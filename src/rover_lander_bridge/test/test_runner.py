@@ -17,28 +17,26 @@ The bridge loop: batches what arrived, ticks, sends; no fault of the link stops 
 
 A transport that raises (the documented LinkDown, or any other exception), a rover port that
 raises while a telecommand is handled: each is contained and the loop goes on. When the loop
-cannot go on, the runner stops the rover through the port and tells its owner.
+cannot go on, the runner stops the rover through the port and tells its owner. On the wall
+clock with a slow tick, the loop thread wakes on the safing deadline, not at its next tick.
 """
 
 from collections import deque
 import os
-import subprocess
-import sys
 import threading
+import time
 
 from conftest import FakePort
 import pytest
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport, GroundStation, Verification
 from rover_lander_bridge.bridge import SafingFailed
-from rover_lander_bridge.demo import free_udp_port
-from rover_lander_bridge.ground import EventReport, GroundStation, Verification
 from rover_lander_bridge.params import TABLE
-from rover_lander_bridge.protocol import LinkState, VerificationSubtype as V
 from rover_lander_bridge.runner import BridgeStack
-from rover_lander_bridge.security import ArsnCounter, KeyFileError, load_key, MacEngine
-from rover_lander_bridge.standalone_rover import EXIT_LOOP_FAILED
-from rover_lander_bridge.telemetry import LoopStep
-from rover_lander_bridge.transports import LinkDown, Transport, UdpTransport
+from rover_link import commands as cmd
+from rover_link.protocol import LinkState, VerificationSubtype as V
+from rover_link.security import ArsnCounter, KeyFileError, load_key, MacEngine
+from rover_link.telemetry import LoopStep
+from rover_link.transports import free_udp_port, LinkDown, Transport, UdpTransport
 
 
 class MemoryTransport(Transport):
@@ -194,32 +192,6 @@ def test_kernel_drops_of_the_transport_reach_the_link_counters(loop):
     assert stack.bridge.snapshot().kernel_drops == 42
 
 
-FAILING_ESTOP_ROVER = """
-import sys
-from rover_lander_bridge import standalone_rover
-
-
-def estop_gone(self, engage, reason, done):
-    raise RuntimeError('estop: drive controller gone')
-
-
-standalone_rover.StandaloneRover.set_estop = estop_gone
-sys.exit(standalone_rover.main(sys.argv[1:]))
-"""
-
-
-def test_the_standalone_rover_exits_with_its_documented_code_when_the_loop_fails(tmp_path):
-    result = subprocess.run(
-        [sys.executable, '-c', FAILING_ESTOP_ROVER, '--key', str(tmp_path / 'uplink.key'),
-         '--state-dir', str(tmp_path / 'state'), '--product-dir', str(tmp_path / 'products'),
-         '--local', f'127.0.0.1:{free_udp_port()}', '--remote', f'127.0.0.1:{free_udp_port()}',
-         '--param', 'create_key_if_missing=true', '--param', 'link_timeout=1.0',
-         '--param', 'safing_timeout=1.0'],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ))
-    assert result.returncode == EXIT_LOOP_FAILED, result.stderr
-    assert 'the bridge loop failed (SafingFailed' in result.stderr
-
-
 class TickingClock:
     """Simulated time that moves 10 ms at every reading, so the real thread runs fast."""
 
@@ -285,3 +257,37 @@ def test_the_loop_thread_serves_a_real_udp_link(tmp_path):
         link.close()
         stack.close()
     assert not stack.runner.running
+
+
+class TimedPort(FakePort):
+    """A recording port that notes the wall time of each first call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_call = {}
+        self.safed = threading.Event()
+
+    def _record(self, name, args, done):
+        self.first_call.setdefault(name, time.monotonic())
+        super()._record(name, args, done)
+        if name == 'set_estop':
+            self.safed.set()
+
+
+def test_the_real_runner_thread_safes_on_the_deadline_not_at_its_next_tick(tmp_path):
+    # ticks at 1 Hz: a loop that waited for its tick would safe up to 0.7 s late
+    port = TimedPort()
+    stack = BridgeStack(values(tmp_path, beacon_interval=0.0, tick_rate=1.0, link_timeout=1.0,
+                               safing_timeout=1.3, udp_local_host='127.0.0.1',
+                               udp_local_port=free_udp_port(), udp_remote_port=free_udp_port()),
+                        port)
+    try:
+        stack.start()
+        assert port.safed.wait(5.0), 'never safed'
+    finally:
+        stack.close()
+    start = stack.bridge.link.last_contact
+    hold_late = port.first_call['stop'] - (start + 1.0)
+    safing_late = port.first_call['set_estop'] - (start + 1.3)
+    assert -0.001 <= hold_late < 0.5, hold_late
+    assert -0.001 <= safing_late < 0.5, safing_late

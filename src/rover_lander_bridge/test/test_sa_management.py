@@ -25,17 +25,16 @@ import time
 
 from conftest import FakePort, SPI
 import pytest
-from rover_lander_bridge import commands as cmd
-from rover_lander_bridge.demo import free_udp_port
-from rover_lander_bridge.ground import EventReport, GroundStation
-from rover_lander_bridge.ground_cli import main
+from rover_ground.ground import EventReport, GroundStation
+from rover_ground.ground_cli import main
 from rover_lander_bridge.params import TABLE
-from rover_lander_bridge.protocol import ErrorCode, EventId, LinkState, SA_MANAGEMENT_SPI
 from rover_lander_bridge.runner import BridgeStack
-from rover_lander_bridge.sa_management import (GetChallenge, management_frame, management_mac,
-                                               parse_status, reset_event, ResetWindow,
-                                               SaReset, SaStatus, status_event)
-from rover_lander_bridge.security import ArsnCounter, MacEngine
+from rover_link import commands as cmd
+from rover_link.protocol import ErrorCode, EventId, LinkState, SA_MANAGEMENT_SPI
+from rover_link.sa_management import (GetChallenge, management_frame, management_mac, parse_status,
+                                      reset_event, ResetWindow, SaReset, SaStatus, status_event)
+from rover_link.security import ArsnCounter, MacEngine
+from rover_link.transports import free_udp_port
 
 REPLAY_FILES = ('replay.sqlite3', 'replay.sqlite3-wal', 'replay.sqlite3-shm',
                 'replay.sqlite3.floor')

@@ -15,12 +15,12 @@
 """Telemetry made during an outage is kept (bounded, in sqlite) and sent in order after it."""
 
 from conftest import Rig
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport, Housekeeping
 from rover_lander_bridge.bridge import BridgeConfig
-from rover_lander_bridge.framing import split_downlink
-from rover_lander_bridge.ground import EventReport, Housekeeping
-from rover_lander_bridge.protocol import AckFlag, EventId, HkSet, Priority
 from rover_lander_bridge.tm_store import TmStore
+from rover_link import commands as cmd
+from rover_link.framing import split_downlink
+from rover_link.protocol import AckFlag, EventId, HkSet, Priority
 from spacepackets.ccsds.spacepacket import SpacePacketHeader
 
 CONFIG = BridgeConfig(link_timeout=5.0, safing_timeout=1000.0,

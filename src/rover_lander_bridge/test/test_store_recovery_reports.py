@@ -28,10 +28,10 @@ import time
 from conftest import Rig
 import pytest
 from rover_common.product_store import CATALOG_NAME, ProductKind, ProductStore
-from rover_lander_bridge import commands as cmd
+from rover_ground.ground import EventReport, Housekeeping
 from rover_lander_bridge.bridge import FAULT_RETRY_S
-from rover_lander_bridge.ground import EventReport, Housekeeping
-from rover_lander_bridge.protocol import EventId, HkSet
+from rover_link import commands as cmd
+from rover_link.protocol import EventId, HkSet
 
 EVENTS = (EventId.PRODUCTS_READOPTED, EventId.PRODUCTS_QUARANTINED, EventId.PRODUCTS_VANISHED,
           EventId.STATE_DB_MOVED_ASIDE)

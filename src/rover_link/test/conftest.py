@@ -1,0 +1,34 @@
+# Copyright 2026 The Rover Software Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Fixtures of the link library's tests: a random test key and its MAC engine on SPI 1."""
+
+import os
+
+import pytest
+from rover_link.security import MacEngine
+
+SPI = 1
+
+
+@pytest.fixture
+def key() -> bytes:
+    """Return 32 random bytes: a test key, never a real one."""
+    return os.urandom(32)
+
+
+@pytest.fixture
+def mac(key) -> MacEngine:
+    """Return the MAC engine of the test key on SPI 1."""
+    return MacEngine({SPI: key})
