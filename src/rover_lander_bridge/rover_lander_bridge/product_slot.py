@@ -150,8 +150,8 @@ class ProductSlot:
     def _open_store(self) -> ProductStore:
         with self._lock:
             if self._store is None:
-                raise StoreUnavailable(f'product store {self._root} is unavailable: '
-                                       f'{self._problem}')
+                raise StoreUnavailable(self._root.name, f'unavailable: {self._problem}',
+                                       self._root)
             return self._store
 
     def _retry_loop(self, on_open: Callable[[ProductStore], None]) -> None:
